@@ -76,7 +76,7 @@ class Value:
 
     def __pow__(self, exponent: float) -> Value:
         if isinstance(exponent, Value):
-            raise TypeError("**: the exponent must be a number, not a Value (use exp(k * log(x)) for x**Value)")
+            raise TypeError("**: the exponent must be a number, not a Value (write (k * x.log()).exp())")
         k = _number(exponent, "**")
         x = self.data
         if x == 0.0 and k < 0:
@@ -112,13 +112,13 @@ class Value:
         return _constant(other, "/") / self
 
     def __rpow__(self, other: float) -> Value:
-        raise TypeError("**: a Value in the exponent is not supported; write (v * math.log(k)).exp() for k ** v")
+        raise TypeError("**: a Value in the exponent is not supported; write (v * math.log(k)).exp()")
 
     # ------------------------------------------------------------------ unary functions
     def exp(self) -> Value:
         x = self.data
         if x > _LOG_MAX_FLOAT:
-            raise OverflowError(f"exp: exp({x!r}) overflows float64 (the largest argument is {_LOG_MAX_FLOAT:.2f})")
+            raise OverflowError(f"exp: exp({x!r}) overflows float64 (largest argument {_LOG_MAX_FLOAT:.2f})")
         return Value._node(math.exp(x), (self,), "exp", _exp_backward)
 
     def log(self) -> Value:
@@ -166,7 +166,7 @@ class Value:
         if len(w) != len(x):
             raise ValueError(f"dot: {len(w)} weights but {len(x)} inputs")
         data = 0.0
-        for wi, xi in zip(w, x):
+        for wi, xi in zip(w, x, strict=True):
             data += wi.data * xi.data
         return Value._node(data, w + x, "dot", _dot_backward)
 

@@ -25,7 +25,8 @@ def to_dot(root: Value, rankdir: str = "LR") -> str:
         names[node] = f"v{i}"
     for node, name in names.items():
         label = f"{_escape(node.label)} | " if node.label else ""
-        lines.append(f'  {name} [shape=record, label="{{ {label}data {node.data:.4g} | grad {node.grad:.4g} }}"];')
+        fields = f"{label}data {node.data:.4g} | grad {node.grad:.4g}"
+        lines.append(f'  {name} [shape=record, label="{{ {fields} }}"];')
         if node._op:
             lines.append(f'  {name}_op [shape=ellipse, label="{_escape(node._op)}"];')
             lines.append(f"  {name}_op -> {name};")

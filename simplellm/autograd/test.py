@@ -46,7 +46,7 @@ def make_data(cfg: Config) -> tuple[list[float], list[float]]:
 def mse(a, b, xs, ys):
     """Mean squared error; works unchanged on Values and on torch tensors."""
     total = 0.0
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         total = total + (a * x + b - y) ** 2
     return total / len(xs)
 
@@ -102,8 +102,9 @@ def plot(losses: list[float], torch_losses: list[float], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--seed", type=int, default=Config.seed, help="seed for the initial a and b")
     parser.add_argument("--steps", type=int, default=Config.steps)
     parser.add_argument("--lr", type=float, default=Config.lr)
@@ -121,15 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     torch_losses = train_torch(cfg, a0, b0)
     torch_seconds = time.perf_counter() - start
 
-    max_step_diff = max(abs(p - q) for p, q in zip(losses, torch_losses))
+    max_step_diff = max(abs(p - q) for p, q in zip(losses, torch_losses, strict=True))
     checks = {
         "a recovered to 1e-6": abs(a - cfg.a_true) <= 1e-6,
         "b recovered to 1e-6": abs(b - cfg.b_true) <= 1e-6,
         "every step's loss equals PyTorch's to 1e-9": max_step_diff <= 1e-9,
     }
 
-    print(f"Linear regression y = {cfg.a_true}*x + {cfg.b_true}, {cfg.n_points} noiseless points, "
-          f"{cfg.steps} steps of gradient descent (lr {cfg.lr}) from a={a0:.4f}, b={b0:.4f}\n")
+    print(
+        f"Linear regression y = {cfg.a_true}*x + {cfg.b_true}, {cfg.n_points} noiseless points, "
+        f"{cfg.steps} steps of gradient descent (lr {cfg.lr}) from a={a0:.4f}, b={b0:.4f}\n"
+    )
     print("| quantity | ours | reference |")
     print("|---|---|---|")
     print(f"| a | {a:.10f} | {cfg.a_true} (truth) |")

@@ -52,8 +52,15 @@ def test_intermediate_grad_is_from_the_latest_backward():
 @pytest.mark.parametrize("bad", ["2", [1.0], None, {"a": 1}, 1 + 2j])
 def test_unsupported_operands_raise_type_error_naming_the_type(bad):
     v = Value(1.0)
-    for op in (lambda: v + bad, lambda: bad + v, lambda: v * bad, lambda: bad * v, lambda: v - bad,
-               lambda: v / bad, lambda: v**bad):
+    for op in (
+        lambda: v + bad,
+        lambda: bad + v,
+        lambda: v * bad,
+        lambda: bad * v,
+        lambda: v - bad,
+        lambda: v / bad,
+        lambda: v**bad,
+    ):
         with pytest.raises(TypeError, match=type(bad).__name__):
             op()
     with pytest.raises(TypeError, match=type(bad).__name__):

@@ -143,7 +143,7 @@ def test_dot_and_sum_equal_the_chained_ops(ws, xs):
     x2 = [Value(v) for v in xs[:n]]
     fused = Value.dot(w1, x1) + Value.sum(x1)
     chained = x2[0] * w2[0]
-    for wi, xi in zip(w2[1:], x2[1:]):
+    for wi, xi in zip(w2[1:], x2[1:], strict=True):
         chained = chained + wi * xi
     total = x2[0]
     for xi in x2[1:]:
