@@ -41,10 +41,10 @@ class Neuron(Module):
     """
 
     def __init__(self, n_inputs: int, relu: bool, rng: random.Random) -> None:
-        # Kaiming (He) initialisation: standard deviation sqrt(2 / n_inputs) keeps the variance of
-        # the signal the same from one ReLU layer to the next (ReLU zeroes half of it, hence the 2);
-        # the linear output layer has no ReLU and takes gain 1.
-        std = math.sqrt((2.0 if relu else 1.0) / n_inputs)
+        # Kaiming (He) initialisation: standard deviation gain / sqrt(n_inputs) keeps the variance of
+        # the signal the same from one ReLU layer to the next; ReLU zeroes half of it, hence the gain
+        # sqrt(2). The linear output layer has no ReLU and takes gain 1.
+        std = (math.sqrt(2.0) if relu else 1.0) / math.sqrt(n_inputs)
         self.w = [Value(rng.gauss(0.0, std)) for _ in range(n_inputs)]
         self.b = Value(0.0)
         self.relu = relu
