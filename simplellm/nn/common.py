@@ -25,8 +25,10 @@ def check_layer_sizes(n_inputs: int, layer_sizes: Sequence[int]) -> list[int]:
         raise ValueError("MLP: layer_sizes is empty; give at least the output layer, e.g. [16, 16, 1]")
     for size in sizes:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"MLP: sizes must be positive integers, got n_inputs={n_inputs!r}, "
-                             f"layer_sizes={list(layer_sizes)!r}")
+            raise ValueError(
+                f"MLP: sizes must be positive integers, got n_inputs={n_inputs!r}, "
+                f"layer_sizes={list(layer_sizes)!r}"
+            )
     return sizes
 
 
@@ -54,8 +56,14 @@ def _width(rows: list[list[float]], layer: int) -> int:
     return widths.pop()
 
 
-def check_hyperparameters(params: list, lr: float, weight_decay: float, momentum: float = 0.0,
-                          betas: tuple[float, float] = (0.0, 0.0), eps: float = 0.0) -> None:
+def check_hyperparameters(
+    params: list,
+    lr: float,
+    weight_decay: float,
+    momentum: float = 0.0,
+    betas: tuple[float, float] = (0.0, 0.0),
+    eps: float = 0.0,
+) -> None:
     """The checks (and messages) of ``torch.optim``: a typo should fail loudly, not train badly."""
     if not params:
         raise ValueError("optimizer got an empty parameter list")

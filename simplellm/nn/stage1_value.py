@@ -97,8 +97,13 @@ class MLP(Module):
         return [p for layer in self.layers for p in layer.parameters()]
 
     def get_weights(self) -> Weights:
-        return [{"weight": [[w.data for w in neuron.w] for neuron in layer.neurons],
-                 "bias": [neuron.b.data for neuron in layer.neurons]} for layer in self.layers]
+        return [
+            {
+                "weight": [[w.data for w in neuron.w] for neuron in layer.neurons],
+                "bias": [neuron.b.data for neuron in layer.neurons],
+            }
+            for layer in self.layers
+        ]
 
     def load_weights(self, weights: Weights) -> None:
         if shape_of(weights) != (self.n_inputs, [len(layer.neurons) for layer in self.layers]):
@@ -203,8 +208,14 @@ def mse(model: MLP, X: Sequence[Sequence[float]], y: Sequence[float]) -> float:
     return mse_loss(model, X, y).data
 
 
-def train(model: MLP, optimizer: SGD | Adam, X: Sequence[Sequence[float]], y: Sequence[float],
-          steps: int, progress: str | None = None) -> list[float]:
+def train(
+    model: MLP,
+    optimizer: SGD | Adam,
+    X: Sequence[Sequence[float]],
+    y: Sequence[float],
+    steps: int,
+    progress: str | None = None,
+) -> list[float]:
     """Full-batch gradient descent for ``steps`` steps; returns the loss before each step.
 
     ``progress``: a label for a progress bar, or ``None`` for no bar.

@@ -67,8 +67,9 @@ class MLP(Module):
         sizes = check_layer_sizes(n_inputs, layer_sizes)
         generator = torch.Generator().manual_seed(seed)
         last = len(sizes) - 2
-        self.layers = [Layer(sizes[i], sizes[i + 1], relu=i < last, generator=generator)
-                       for i in range(last + 1)]
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], relu=i < last, generator=generator) for i in range(last + 1)
+        ]
         self.n_inputs = n_inputs
         self.n_outputs = sizes[-1]
 
@@ -196,8 +197,14 @@ def mse(model: MLP, X: torch.Tensor | Sequence, y: torch.Tensor | Sequence) -> f
     return mse_loss(model, X, y).item()
 
 
-def train(model: MLP, optimizer: SGD | Adam, X: torch.Tensor | Sequence, y: torch.Tensor | Sequence,
-          steps: int, progress: str | None = None) -> list[float]:
+def train(
+    model: MLP,
+    optimizer: SGD | Adam,
+    X: torch.Tensor | Sequence,
+    y: torch.Tensor | Sequence,
+    steps: int,
+    progress: str | None = None,
+) -> list[float]:
     """Full-batch gradient descent for ``steps`` steps; returns the loss before each step.
 
     ``progress``: a label for a progress bar, or ``None`` for no bar.
@@ -222,5 +229,7 @@ def _check_data(model: MLP, X: torch.Tensor, y: torch.Tensor) -> None:
     if model.n_outputs != 1:
         raise ValueError(f"mse_loss: needs a one-output MLP, this one has {model.n_outputs} outputs")
     if X.ndim != 2 or y.shape != X.shape[:1] or len(y) == 0:
-        raise ValueError(f"mse_loss: inputs of shape {tuple(X.shape)} and targets of shape {tuple(y.shape)}; "
-                         "need (N, n_inputs) and (N,) with N >= 1")
+        raise ValueError(
+            f"mse_loss: inputs of shape {tuple(X.shape)} and targets of shape {tuple(y.shape)}; "
+            "need (N, n_inputs) and (N,) with N >= 1"
+        )

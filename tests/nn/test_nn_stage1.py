@@ -165,7 +165,9 @@ def test_gradient_of_stage1_mlp_equals_torch_for_random_inputs(seed, sizes, n_in
     ours = [[[w.grad for w in n.w] for n in layer.neurons] for layer in model.layers]
     ours_b = [[n.b.grad for n in layer.neurons] for layer in model.layers]
     for i in range(len(model.layers)):
-        torch.testing.assert_close(torch.tensor(ours[i], dtype=torch.float64), params[2 * i].grad,
-                                   rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(torch.tensor(ours_b[i], dtype=torch.float64), params[2 * i + 1].grad,
-                                   rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(
+            torch.tensor(ours[i], dtype=torch.float64), params[2 * i].grad, rtol=1e-10, atol=1e-12
+        )
+        torch.testing.assert_close(
+            torch.tensor(ours_b[i], dtype=torch.float64), params[2 * i + 1].grad, rtol=1e-10, atol=1e-12
+        )
