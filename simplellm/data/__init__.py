@@ -9,20 +9,22 @@ Pure Python standard library: nothing here imports torch, numpy or the rest of s
     >>> g.is_valid(x), g.is_valid("aB")
     (True, False)
 
-Languages: ``sticky`` (runs of a character class at least n long). Each module's docstring defines
-its process exactly.
+Languages: ``sticky`` (runs of a character class at least n long), ``counting`` (consecutive numbers),
+``arithmetic`` (additions). Each module's docstring defines its process exactly.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from simplellm.data.arithmetic import Arithmetic, OperandSplit
+from simplellm.data.counting import Counting
 from simplellm.data.estimates import Estimate, monte_carlo_entropy_rate, monte_carlo_ideal_novelty
 from simplellm.data.grammar import Grammar
 from simplellm.data.splits import Splits
 from simplellm.data.sticky import Sticky
 
-_LANGUAGES: dict[str, type[Grammar]] = {cls.name: cls for cls in (Sticky,)}
+_LANGUAGES: dict[str, type[Grammar]] = {cls.name: cls for cls in (Sticky, Counting, Arithmetic)}
 GRAMMARS: tuple[str, ...] = tuple(sorted(_LANGUAGES))
 
 
@@ -54,8 +56,11 @@ def language_parameters(name: str) -> dict[str, Any]:
 
 __all__ = [
     "GRAMMARS",
+    "Arithmetic",
+    "Counting",
     "Estimate",
     "Grammar",
+    "OperandSplit",
     "Splits",
     "Sticky",
     "grammar",
