@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from simplellm.data.arithmetic import Arithmetic, OperandSplit
+from simplellm.data.corpora import CORPORA, load_corpus, load_text
 from simplellm.data.counting import Counting
 from simplellm.data.estimates import Estimate, monte_carlo_entropy_rate, monte_carlo_ideal_novelty
 from simplellm.data.grammar import Grammar
@@ -55,6 +56,7 @@ def language_parameters(name: str) -> dict[str, Any]:
 
 
 __all__ = [
+    "CORPORA",
     "GRAMMARS",
     "Arithmetic",
     "Counting",
@@ -65,6 +67,8 @@ __all__ = [
     "Sticky",
     "grammar",
     "language_parameters",
+    "load_corpus",
+    "load_text",
     "monte_carlo_entropy_rate",
     "monte_carlo_ideal_novelty",
 ]
