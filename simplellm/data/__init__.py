@@ -22,6 +22,7 @@ from simplellm.data.corpora import CORPORA, load_corpus, load_text
 from simplellm.data.counting import Counting
 from simplellm.data.estimates import Estimate, monte_carlo_entropy_rate, monte_carlo_ideal_novelty
 from simplellm.data.grammar import Grammar
+from simplellm.data.score import SampleScore, score_samples, wilson_interval
 from simplellm.data.splits import Splits
 from simplellm.data.sticky import Sticky
 
@@ -63,6 +64,7 @@ __all__ = [
     "Estimate",
     "Grammar",
     "OperandSplit",
+    "SampleScore",
     "Splits",
     "Sticky",
     "grammar",
@@ -71,4 +73,6 @@ __all__ = [
     "load_text",
     "monte_carlo_entropy_rate",
     "monte_carlo_ideal_novelty",
+    "score_samples",
+    "wilson_interval",
 ]
