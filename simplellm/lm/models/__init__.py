@@ -11,11 +11,15 @@ from dataclasses import fields
 from typing import Any
 
 from simplellm.lm.models.base import LanguageModel, TorchLanguageModel, pad_batch
+from simplellm.lm.models.bigram import NeuralBigram
+from simplellm.lm.models.mlp import MLPLanguageModel
 from simplellm.lm.models.ngram import CountNGram
 
 # family name -> class, from counting to attention
 FAMILIES: dict[str, type[LanguageModel]] = {
     "ngram": CountNGram,
+    "bigram": NeuralBigram,
+    "mlp": MLPLanguageModel,
 }
 
 
@@ -41,6 +45,8 @@ __all__ = [
     "FAMILIES",
     "CountNGram",
     "LanguageModel",
+    "MLPLanguageModel",
+    "NeuralBigram",
     "TorchLanguageModel",
     "build_model",
     "model_class",
