@@ -14,12 +14,15 @@ from simplellm.lm.models.base import LanguageModel, TorchLanguageModel, pad_batc
 from simplellm.lm.models.bigram import NeuralBigram
 from simplellm.lm.models.mlp import MLPLanguageModel
 from simplellm.lm.models.ngram import CountNGram
+from simplellm.lm.models.rnn import GRULanguageModel, RNNLanguageModel
 
 # family name -> class, from counting to attention
 FAMILIES: dict[str, type[LanguageModel]] = {
     "ngram": CountNGram,
     "bigram": NeuralBigram,
     "mlp": MLPLanguageModel,
+    "rnn": RNNLanguageModel,
+    "gru": GRULanguageModel,
 }
 
 
@@ -44,9 +47,11 @@ def build_model(family: str, **options: Any) -> LanguageModel:
 __all__ = [
     "FAMILIES",
     "CountNGram",
+    "GRULanguageModel",
     "LanguageModel",
     "MLPLanguageModel",
     "NeuralBigram",
+    "RNNLanguageModel",
     "TorchLanguageModel",
     "build_model",
     "model_class",
