@@ -1,0 +1,464 @@
+"""What the lm milestone runs: the languages, each model's recipe, and one job = train one model, judge it.
+
+``plan(settings, ...)`` lists the jobs; ``run_job(job, settings)`` trains one model on one language and
+returns every figure about it as a JSON-able dict. A job depends on nothing but its own description
+(all its randomness comes from its seed), so jobs can run in any order, in any process, and give the
+same figures: that is what lets ``simplellm.lm.test`` split the work across two cores.
+
+Three regimes:
+
+* ``fresh``: a new sample from the language for every training sequence. No string is seen twice on
+  purpose, so a model can only learn the language itself: the regime of the targets.
+* ``fixed``: K samples drawn once and visited epoch after epoch: a model can memorise them.
+* ``half``: arithmetic trained on half of all operand pairs (each once per epoch) and asked the other
+  half: can it add, or has it learned a table?
+
+Adding a model row (the NumPy transformer, say) is one entry in ``RECIPES``: the family that
+``simplellm.lm.models.build_model`` knows, its options for a language, and its training settings.
+Models that are not torch modules are trained by their own ``fit(sequences)``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from simplellm.data import Grammar, grammar
+from simplellm.lm import evaluate as ev
+from simplellm.lm.datasets import frame
+from simplellm.lm.milestone_data import BucketedBatches, fixed_set_draw, fresh_draw
+from simplellm.lm.models import TorchLanguageModel, build_model
+from simplellm.lm.tokenizers import CharTokenizer
+from simplellm.lm.trainer import TrainConfig, train
+
+REGIMES = ("fresh", "fixed", "half")
+
+
+# ------------------------------------------------------------------ languages
+@dataclass(frozen=True)
+class Language:
+    key: str  # what --grammar selects, e.g. "sticky-3"
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def grammar(self) -> Grammar:
+        return grammar(self.name, **self.params)
+
+    @property
+    def label(self) -> str:
+        reversed_answer = " reversed" if self.params.get("reverse_answer") else ""
+        return f"{self.name} n={self.params['n']}{reversed_answer}"
+
+
+LANGUAGES: dict[str, Language] = {
+    lang.key: lang
+    for lang in (
+        Language("sticky-2", "sticky", {"n": 2}),
+        Language("sticky-3", "sticky", {"n": 3}),
+        Language("sticky-4", "sticky", {"n": 4}),
+        Language("counting-3", "counting", {"n": 3}),
+        Language("arithmetic-2", "arithmetic", {"n": 2}),
+        Language("arithmetic-2r", "arithmetic", {"n": 2, "reverse_answer": True}),
+    )
+}
+
+
+def regimes_of(lang: Language) -> tuple[str, ...]:
+    """Arithmetic is trained on half of its operand pairs; the other languages fresh and on a fixed set."""
+    return ("half",) if lang.name == "arithmetic" else ("fresh", "fixed")
+
+
+# ------------------------------------------------------------------ how big a run is
+@dataclass(frozen=True)
+class Settings:
+    """The sizes of a run. ``quick`` is the same code with everything smaller."""
+
+    name: str = "default"
+    generate: int = 2000  # samples per model for in-distribution and novelty (temperature 1)
+    fresh: int = 4000  # fresh samples per language for cross-entropy and the paired excess
+    fixed_size: int = 1000  # K, the fixed training set
+    ngram_samples: int = 50_000  # fresh samples a count n-gram is fitted on
+    step_scale: float = 1.0  # multiplies every model's optimizer steps
+    exact_match_pairs: int | None = None  # held-out operand pairs asked (None: all of them)
+    train_pairs_asked: int = 1000  # training pairs asked, to compare with the held-out ones
+    length_pairs: int = 1000  # n+1-digit additions asked in the length-generalisation row
+    eval_sequences: int = 256  # validation sequences the trainer measures
+    eval_every: int = 500
+
+    def steps(self, steps: int) -> int:
+        return max(20, round(steps * self.step_scale))
+
+
+DEFAULT = Settings()
+QUICK = Settings(
+    name="quick",
+    generate=300,
+    fresh=400,
+    fixed_size=200,
+    ngram_samples=5000,
+    step_scale=0.04,
+    exact_match_pairs=300,
+    train_pairs_asked=100,
+    length_pairs=100,
+    eval_sequences=64,
+    eval_every=100,
+)
+
+
+# ------------------------------------------------------------------ recipes: what each model is, per language
+@dataclass(frozen=True)
+class Recipe:
+    """How to build and train one model family for a language and a regime.
+
+    ``options(lang)`` fills the model's Config (``vocab_size`` is added); ``training(lang, regime)``
+    gives the TrainConfig fields plus ``tokens``, the predicted tokens per batch. ``sweep(lang)`` lists
+    the settings of the sweep (orders, contexts) and ``sweep_option`` names the option it varies.
+    """
+
+    family: str
+    options: Callable[[Language], dict[str, Any]] = lambda lang: {}
+    training: Callable[[Language, str], dict[str, Any]] = lambda lang, regime: {}
+    sweep_option: str | None = None
+    sweep: Callable[[Language], list[int]] = lambda lang: []
+    main_value: Callable[[Language], int | None] = lambda lang: None  # the sweep value of the main row
+
+
+def _max_tokens(lang: Language) -> int:
+    g = lang.grammar()
+    return (g.max_length() or 0) + 2  # BOS and EOS
+
+
+def _ngram_sweep(lang: Language) -> list[int]:
+    if lang.name == "sticky":
+        return list(range(1, lang.params["n"] + 3))
+    return list(range(1, _max_tokens(lang)))  # up to a context that holds the whole string
+
+
+def _ngram_main(lang: Language) -> int:
+    return lang.params["n"] + 1 if lang.name == "sticky" else _max_tokens(lang) - 1
+
+
+def _mlp_sweep(lang: Language) -> list[int]:
+    return list(range(1, lang.params["n"] + 2)) if lang.name == "sticky" else [_mlp_main(lang)]
+
+
+def _mlp_main(lang: Language) -> int:
+    if lang.name == "sticky":
+        return lang.params["n"] + 1
+    return _max_tokens(lang) - 1 if lang.name == "arithmetic" else 12
+
+
+def _torch_training(steps: int, lr: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "steps": steps,
+        "lr": lr,
+        "min_lr": lr / 300,
+        "warmup_steps": 100,
+        "weight_decay": 0.0,
+        "tokens": 1024,
+    } | extra
+
+
+def _bigram_training(lang: Language, regime: str) -> dict[str, Any]:
+    return _torch_training(600, 3e-2, warmup_steps=20)
+
+
+def _mlp_training(lang: Language, regime: str) -> dict[str, Any]:
+    return _torch_training(1500, 3e-3)
+
+
+def _recurrent_training(lang: Language, regime: str) -> dict[str, Any]:
+    steps = {"fresh": 3000, "fixed": 1000, "half": 3000}[regime]
+    return _torch_training(steps, 1e-2)
+
+
+def _transformer_training(lang: Language, regime: str) -> dict[str, Any]:
+    steps = {"fresh": 3000, "fixed": 1000, "half": 3000}[regime]
+    return _torch_training(steps, 3e-3, weight_decay=0.1)
+
+
+def _transformer_options(lang: Language) -> dict[str, Any]:
+    block = 32 if lang.name == "sticky" else 16 if lang.name == "arithmetic" else 40
+    return {"block_size": block, "n_layer": 2, "n_head": 4, "n_embd": 32}
+
+
+RECIPES: dict[str, Recipe] = {
+    "ngram": Recipe(
+        "ngram",
+        options=lambda lang: {"k": 0.0},
+        sweep_option="order",
+        sweep=_ngram_sweep,
+        main_value=_ngram_main,
+    ),
+    "bigram": Recipe("bigram", training=_bigram_training),
+    "mlp": Recipe(
+        "mlp",
+        options=lambda lang: {"embedding_dim": 16, "hidden": 128},
+        training=_mlp_training,
+        sweep_option="context",
+        sweep=_mlp_sweep,
+        main_value=_mlp_main,
+    ),
+    "rnn": Recipe(
+        "rnn", options=lambda lang: {"embedding_dim": 32, "hidden": 64}, training=_recurrent_training
+    ),
+    "gru": Recipe(
+        "gru", options=lambda lang: {"embedding_dim": 32, "hidden": 64}, training=_recurrent_training
+    ),
+    "transformer": Recipe("transformer", options=_transformer_options, training=_transformer_training),
+}
+MODELS: tuple[str, ...] = tuple(RECIPES)
+#: models whose in-distribution and excess are held to the targets (fresh samples; arithmetic: half)
+TARGET_MODELS = ("gru", "transformer")
+
+
+# ------------------------------------------------------------------ jobs
+@dataclass(frozen=True)
+class Job:
+    """One model trained on one language in one regime, and judged. Everything it does follows from this."""
+
+    language: str
+    model: str
+    regime: str
+    options: dict[str, Any]
+    training: dict[str, Any]
+    seed: int = 0
+    sweep_value: int | None = None  # the order / context of a sweep point
+    main: bool = True  # a row of the main table (else only a sweep point)
+    length_test: bool = False  # also ask n+1-digit additions (arithmetic)
+
+    @property
+    def key(self) -> str:
+        value = "" if self.sweep_value is None else f"-{self.sweep_value}"
+        return f"{self.language}/{self.model}{value}/{self.regime}"
+
+    @property
+    def cost(self) -> float:
+        """A rough CPU-seconds guess, to start the long jobs first (results never depend on it)."""
+        steps = self.training.get("steps", 0)
+        per_step = {"gru": 8e-3, "rnn": 6e-3, "transformer": 1e-2, "mlp": 2e-3, "bigram": 1e-3}
+        return 3 + steps * per_step.get(self.model, 0.0) + (5 if self.model == "ngram" else 0)
+
+
+def plan(
+    settings: Settings = DEFAULT,
+    languages: list[str] | None = None,
+    models: list[str] | None = None,
+    seed: int = 0,
+) -> list[Job]:
+    """Every job of a run, in table order; ``languages`` / ``models`` select a part of it."""
+    jobs = []
+    for key in languages or list(LANGUAGES):
+        lang = LANGUAGES[key]
+        for regime in regimes_of(lang):
+            if regime != "fixed":  # the random baseline: one row per language
+                jobs.append(Job(key, "uniform", regime, {}, {}, seed))
+            for name in models or list(RECIPES):
+                recipe = RECIPES[name]
+                training = dict(recipe.training(lang, regime))
+                if "steps" in training:
+                    training["steps"] = settings.steps(training["steps"])
+                options = recipe.options(lang)
+                values = recipe.sweep(lang) if recipe.sweep_option else []
+                main_value = recipe.main_value(lang)
+                if regime != "fresh":  # sweeps are a fresh-samples question; other regimes get the main row
+                    values = [main_value] if main_value is not None else []
+                for value in values:
+                    jobs.append(
+                        Job(
+                            key,
+                            name,
+                            regime,
+                            options | {recipe.sweep_option: value},
+                            training,
+                            seed,
+                            sweep_value=value,
+                            main=value == main_value,
+                        )
+                    )
+                if not values:
+                    length = regime == "half" and name in TARGET_MODELS
+                    jobs.append(Job(key, name, regime, options, training, seed, length_test=length))
+    return jobs
+
+
+# ------------------------------------------------------------------ one job
+def training_strings(lang: Language, regime: str, settings: Settings, seed: int) -> list[str] | None:
+    """The fixed training set of a regime (None for fresh samples)."""
+    g = lang.grammar()
+    if regime == "fixed":
+        return g.splits(seed, settings.fixed_size).train
+    if regime == "half":
+        split = g.split_operands(seed, 0.5)
+        return [g.format_question(a, b) + g.answer(a, b) for a, b in split.train]
+    return None
+
+
+def evaluation_samples(lang: Language, settings: Settings, seed: int) -> list[str]:
+    """The fresh samples every model of a language is scored on (the same ones: paired comparisons)."""
+    return ev.fresh_samples(lang.grammar(), settings.fresh, seed)
+
+
+def _history(history: Any, points: int = 200) -> dict[str, Any]:
+    """The loss curve, averaged into at most ``points`` buckets: enough to plot, small enough to store."""
+    steps, losses = history.steps, history.train_loss
+    width = max(1, math.ceil(len(steps) / points))
+    return {
+        "steps": [steps[min(i + width, len(steps)) - 1] for i in range(0, len(steps), width)],
+        "train_loss": [
+            sum(losses[i : i + width]) / len(losses[i : i + width]) for i in range(0, len(losses), width)
+        ],
+        "eval_steps": list(history.eval_steps),
+        "val_loss": list(history.val_loss),
+        "best_step": history.best_step,
+    }
+
+
+def run_job(job: Job, settings: Settings) -> dict[str, Any]:
+    """Train the job's model and measure it. Deterministic: the same job gives the same figures."""
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    lang = LANGUAGES[job.language]
+    g = lang.grammar()
+    tok = CharTokenizer(g.alphabet)
+    fixed = training_strings(lang, job.regime, settings, job.seed)
+    result: dict[str, Any] = {
+        "key": job.key,
+        "language": job.language,
+        "model": job.model,
+        "regime": job.regime,
+        "sweep_value": job.sweep_value,
+        "main": job.main,
+        "options": job.options,
+        "training": job.training,
+        "seed": job.seed,
+    }
+
+    # ---- train
+    if job.model == "uniform":
+        model: Any = ev.UniformBaseline(tok)
+        seen: set[str] = set(fixed or [])
+        result |= {"steps": 0, "train_samples": 0}
+    elif RECIPES[job.model].family == "ngram" or not issubclass(_model_class(job.model), TorchLanguageModel):
+        model = build_model(RECIPES[job.model].family, vocab_size=tok.vocab_size, **job.options)
+        if fixed is None:
+            draw = fresh_draw(g, job.seed)  # the stream the torch models train on
+            texts = [draw() for _ in range(settings.ngram_samples)]
+        else:
+            texts = fixed
+        model.fit([tok.encode(x) for x in texts])
+        seen = set(texts)
+        result |= {"steps": 1, "train_samples": len(texts)}
+    else:
+        torch.manual_seed(job.seed)
+        model = build_model(RECIPES[job.model].family, vocab_size=tok.vocab_size, **job.options)
+        training = dict(job.training)
+        tokens = training.pop("tokens")
+        if fixed is None:
+            draw = fresh_draw(g, job.seed)
+            validation = g.splits(job.seed, 0, settings.eval_sequences).validation
+        else:
+            draw = fixed_set_draw(fixed, job.seed)
+            validation = _held_out(lang, job.regime, settings, job.seed)
+        data = BucketedBatches(draw, tok, frame(validation, tok), {"milestone": job.key}, job.seed, tokens)
+        config = TrainConfig(
+            batch_size=tokens,  # an upper bound on rows only: BucketedBatches fills `tokens` per batch
+            eval_every=settings.eval_every,
+            eval_sequences=settings.eval_sequences,
+            seed=job.seed,
+            device="cpu",
+            threads=1,
+            progress=False,
+            **training,
+        )
+        history = train(model, data, config)
+        seen = data.seen if fixed is None else set(fixed)
+        result |= {"steps": config.steps, "train_samples": data.drawn, "history": _history(history)}
+    result["params"] = model.num_parameters()
+    result["train_seconds"] = time.perf_counter() - start
+
+    # ---- judge
+    max_new = (g.max_length() or 255) + 1
+    texts = ev.generate_texts(model, tok, settings.generate, seed=job.seed + 1, max_new_tokens=max_new)
+    score = ev.score_texts(g, texts, seen)
+    result["generation"] = score.to_dict()
+    result["examples"] = [x for x in texts[:8]]
+    result["ideal_novelty"] = ev.ideal_novelty(g, seen) if seen else 1.0
+    result["memorising"] = ev.is_memorising(score.novelty, result["ideal_novelty"]) if score.valid else None
+    result["loss"] = ev.paired_excess(model, g, tok, evaluation_samples(lang, settings, job.seed)).to_dict()
+    if lang.name == "arithmetic":
+        split = g.split_operands(job.seed, 0.5)
+        asked = _subset(split.held_out, settings.exact_match_pairs, job.seed, "held-out")
+        result["exact_match"] = ev.arithmetic_exact_match(model, g, tok, asked).to_dict()
+        known = _subset(split.train, settings.train_pairs_asked, job.seed, "train")
+        result["exact_match_train"] = ev.arithmetic_exact_match(model, g, tok, known).to_dict()
+        if job.length_test:
+            result["length"] = _length_generalisation(model, lang, tok, settings, job.seed)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def _model_class(name: str) -> type:
+    from simplellm.lm.models import model_class
+
+    return model_class(RECIPES[name].family)
+
+
+def _held_out(lang: Language, regime: str, settings: Settings, seed: int) -> list[str]:
+    g = lang.grammar()
+    if regime == "half":
+        split = g.split_operands(seed, 0.5)
+        pairs = _subset(split.held_out, settings.eval_sequences, seed, "validation")
+        return [g.format_question(a, b) + g.answer(a, b) for a, b in pairs]
+    return g.splits(seed, settings.fixed_size, settings.eval_sequences).validation
+
+
+def _subset(pairs: list[tuple[int, int]], size: int | None, seed: int, purpose: str) -> list[tuple[int, int]]:
+    if size is None or size >= len(pairs):
+        return pairs
+    return sorted(random.Random(f"simplellm.lm.milestone/{seed}/{purpose}").sample(pairs, size))
+
+
+def _length_generalisation(
+    model: Any, lang: Language, tok: CharTokenizer, settings: Settings, seed: int
+) -> dict:
+    """Greedy answers to additions one digit longer than any seen in training (one operand at least)."""
+    longer = replace_n(lang, lang.params["n"] + 1)
+    g = longer.grammar()
+    low, high = 10 ** lang.params["n"], 10 ** (lang.params["n"] + 1)
+    rng = random.Random(f"simplellm.lm.milestone/{seed}/length")
+    pairs = []
+    while len(pairs) < settings.length_pairs:
+        a, b = rng.randrange(high), rng.randrange(high)
+        if max(a, b) >= low:
+            pairs.append((a, b))
+    return {"language": longer.key, **ev.arithmetic_exact_match(model, g, tok, pairs).to_dict()}
+
+
+def replace_n(lang: Language, n: int) -> Language:
+    return replace(
+        lang,
+        key=f"{lang.name}-{n}{'r' if lang.params.get('reverse_answer') else ''}",
+        params=lang.params | {"n": n},
+    )
+
+
+__all__ = [
+    "DEFAULT",
+    "LANGUAGES",
+    "MODELS",
+    "QUICK",
+    "RECIPES",
+    "Job",
+    "Language",
+    "Recipe",
+    "Settings",
+    "plan",
+    "run_job",
+]
