@@ -262,6 +262,8 @@ class ExactMatch:
     total: int
     by_carries: dict[int, tuple[int, int]]  # carries -> (correct, total)
     wrong_examples: list[str] = field(default_factory=list)  # "a+b=<model's answer>" for a few misses
+    # "digits of a + digits of b" (e.g. "1+2") -> (correct, total): where the answer sits in the string
+    by_digits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -273,6 +275,7 @@ class ExactMatch:
             "total": self.total,
             "rate": self.rate,
             "by_carries": {str(c): {"correct": k, "total": n} for c, (k, n) in self.by_carries.items()},
+            "by_digits": {d: {"correct": k, "total": n} for d, (k, n) in self.by_digits.items()},
             "wrong_examples": self.wrong_examples,
         }
 
@@ -284,16 +287,26 @@ def arithmetic_exact_match(
     questions = [g.format_question(a, b) for a, b in pairs]
     replies = greedy_completions(model, tokenizer, questions, max_new_tokens=g.max_length())
     by_carries: dict[int, list[int]] = {}
+    by_digits: dict[str, list[int]] = {}
     correct, wrong = 0, []
     for (a, b), question, reply in zip(pairs, questions, replies, strict=True):
         right = reply == g.answer(a, b)
-        tally = by_carries.setdefault(g.carries(a, b), [0, 0])
-        tally[0] += right
-        tally[1] += 1
+        for tally in (
+            by_carries.setdefault(g.carries(a, b), [0, 0]),
+            by_digits.setdefault(f"{len(str(a))}+{len(str(b))}", [0, 0]),
+        ):
+            tally[0] += right
+            tally[1] += 1
         correct += right
         if not right and len(wrong) < examples:
             wrong.append(question + ("<unfinished>" if reply is None else reply))
-    return ExactMatch(correct, len(pairs), {c: (k, n) for c, (k, n) in sorted(by_carries.items())}, wrong)
+    return ExactMatch(
+        correct,
+        len(pairs),
+        {c: (k, n) for c, (k, n) in sorted(by_carries.items())},
+        wrong,
+        {d: (k, n) for d, (k, n) in sorted(by_digits.items())},
+    )
 
 
 # ------------------------------------------------------------------ sweeps and what theory predicts

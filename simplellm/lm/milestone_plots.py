@@ -87,7 +87,7 @@ def sweeps(results: list[dict], out: Path) -> Path | None:
                 for r in results
                 if r["language"] == key
                 and r["model"] == model
-                and r["regime"] == "fresh"
+                and r["regime"] != "fixed"
                 and r["sweep_value"] is not None
             )
             if points:

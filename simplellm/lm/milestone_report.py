@@ -298,7 +298,7 @@ def sweep_table(results: list[Result]) -> str:
                     for r in results
                     if r["language"] == lang
                     and r["model"] == model
-                    and r["regime"] == "fresh"
+                    and r["regime"] != "fixed"
                     and r["sweep_value"] is not None
                 ),
                 key=lambda r: r["sweep_value"],
@@ -326,39 +326,42 @@ def sweep_table(results: list[Result]) -> str:
     )
 
 
+def _breakdown(tallies: dict[str, dict[str, int]], with_counts: bool = True) -> str:
+    return " · ".join(
+        f"{key}: {_pct(v['correct'] / v['total'])}" + (f" ({v['total']})" if with_counts else "")
+        for key, v in tallies.items()
+    )
+
+
 def arithmetic_table(results: list[Result]) -> str:
     rows = []
     for r in results:
         if "exact_match" not in r or not r["main"]:
             continue
         em = r["exact_match"]
-        carries = " · ".join(
-            f"{c}: {_pct(v['correct'] / v['total'])} ({v['total']})" for c, v in em["by_carries"].items()
-        )
         rows.append(
             [
                 LANGUAGES[r["language"]].label,
                 model_label(r),
                 _pct(em["rate"]),
-                carries,
+                _breakdown(em["by_carries"]),
+                _breakdown(em["by_digits"], with_counts=False),
                 _pct(r["exact_match_train"]["rate"]),
                 _pct_ci(r),
                 f"{_pct(r['generation']['novelty'])} (ideal {_pct(r['ideal_novelty'])})",
             ]
         )
-    return table(
-        [
-            "language",
-            "model",
-            "held-out exact %",
-            "by carries: % (pairs)",
-            "training pairs exact %",
-            "sampled in-dist %",
-            "novelty %",
-        ],
-        rows,
-        "llrlrrr",
-    )
+    header = [
+        "language",
+        "model",
+        "held-out exact %",
+        "by carries: % (pairs)",
+        "by operand digits a+b: %",
+        "training pairs exact %",
+        "sampled in-dist %",
+        "novelty %",
+    ]
+    return table(header, rows, "llrllrrr")
 
 
 def length_table(results: list[Result]) -> str:
@@ -367,7 +370,6 @@ def length_table(results: list[Result]) -> str:
         if "length" not in r:
             continue
         em = r["length"]
-        carries = " · ".join(f"{c}: {_pct(v['correct'] / v['total'])}" for c, v in em["by_carries"].items())
         example = em["wrong_examples"][0] if em["wrong_examples"] else ""
         rows.append(
             [
@@ -375,13 +377,21 @@ def length_table(results: list[Result]) -> str:
                 em["language"],
                 model_label(r),
                 _pct(em["rate"]),
-                carries,
+                _breakdown(em["by_carries"], with_counts=False),
+                _breakdown(em["by_digits"], with_counts=False),
                 f"`{example}`",
             ]
         )
-    return table(
-        ["trained on", "tested on", "model", "exact %", "by carries", "a wrong answer"], rows, "lllrll"
-    )
+    header = [
+        "trained on",
+        "tested on",
+        "model",
+        "exact %",
+        "by carries",
+        "by operand digits",
+        "a wrong answer",
+    ]
+    return table(header, rows, "lllrlll")
 
 
 def targets_table(found: list[Target]) -> str:
@@ -423,7 +433,7 @@ def report(summary: dict[str, Any]) -> str:
         "",
         main_table(results),
     ]
-    if any(r["sweep_value"] is not None for r in results if r["regime"] == "fresh"):
+    if any(r["sweep_value"] is not None for r in results if r["regime"] != "fixed"):
         parts += ["", "## Sweeps: how much context a model needs", sweep_table(results)]
     if any("exact_match" in r for r in results):
         parts += [
