@@ -180,7 +180,7 @@ def test_the_quick_run_writes_every_figure_and_the_promised_files(quick_run):
     arithmetic = [r for r in summary["results"] if r["language"] == "arithmetic-2r"]
     assert all(set(r["exact_match"]["by_carries"]) == {"0", "1", "2"} for r in arithmetic)
     assert {r["model"] for r in arithmetic if "length" in r} == {"gru", "transformer"}
-    assert all(r["length"]["language"] == "arithmetic-3r" for r in arithmetic if "length" in r)
+    assert all(r["length"]["language"] == "arithmetic n=3 reversed" for r in arithmetic if "length" in r)
     for name in ("results.json", "report.md", "loss_sticky-2.png", "sweeps.png", "excess.png"):
         assert (out / name).stat().st_size > 0
 
