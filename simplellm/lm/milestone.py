@@ -14,8 +14,8 @@ Three regimes:
   half: can it add, or has it learned a table?
 
 Adding a model row (the NumPy transformer, say) is one entry in ``RECIPES``: the family that
-``simplellm.lm.models.build_model`` knows, its options for a language, and its training settings.
-Models that are not torch modules are trained by their own ``fit(sequences)``.
+``simplellm.lm.models.build_model`` knows, its options for a language, its training settings, and,
+for a model that is not a torch module, the function that trains it (``Recipe.fit``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from simplellm.data import Grammar, grammar
 from simplellm.lm import evaluate as ev
 from simplellm.lm.datasets import frame
 from simplellm.lm.milestone_data import BucketedBatches, fixed_set_draw, fresh_draw
-from simplellm.lm.models import build_model
+from simplellm.lm.models import TorchLanguageModel, build_model, model_class
 from simplellm.lm.tokenizers import CharTokenizer
-from simplellm.lm.trainer import TrainConfig, fit
+from simplellm.lm.trainer import TrainConfig, train
 
 REGIMES = ("fresh", "fixed", "half")
 
@@ -125,6 +125,11 @@ class Recipe:
     sweep_option: str | None = None
     sweep: Callable[[Language], list[int]] = lambda lang: []
     main_value: Callable[[Language], int | None] = lambda lang: None  # the sweep value of the main row
+    #: how to train a model that the shared torch trainer cannot (a NumPy network): called as
+    #: ``fit(model, data, config)`` with the milestone's data source (``next_batch`` gives batches of
+    #: about ``tokens`` predicted tokens, ``training_sequences(n)`` whole samples) and the TrainConfig;
+    #: returns a ``simplellm.lm.trainer.History``. None: the shared trainer (torch models).
+    fit: Callable[[Any, Any, TrainConfig], Any] | None = None
 
 
 def _max_tokens(lang: Language) -> int:
@@ -345,7 +350,7 @@ def _history(history: Any, points: int = 200) -> dict[str, Any]:
 def run_job(job: Job, settings: Settings) -> dict[str, Any]:
     """Train the job's model and measure it. Deterministic: the same job gives the same figures."""
     torch.set_num_threads(1)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     lang = LANGUAGES[job.language]
     g = lang.grammar()
     tok = CharTokenizer(g.alphabet)
@@ -367,7 +372,10 @@ def run_job(job: Job, settings: Settings) -> dict[str, Any]:
         model: Any = ev.UniformBaseline(tok)
         seen: set[str] = set(fixed or [])
         result |= {"steps": 0, "train_samples": 0}
-    elif RECIPES[job.model].family == "ngram":  # counted on exactly the samples it is given
+    elif RECIPES[job.model].fit is None and not issubclass(
+        model_class(RECIPES[job.model].family), TorchLanguageModel
+    ):
+        # a counted model (the n-gram): fitted in one pass on exactly the samples it is given
         model = build_model(RECIPES[job.model].family, vocab_size=tok.vocab_size, **job.options)
         if fixed is None:
             draw = fresh_draw(g, job.seed)  # the stream the torch models train on
@@ -401,7 +409,13 @@ def run_job(job: Job, settings: Settings) -> dict[str, Any]:
             progress=False,
             **training,
         )
-        history = fit(model, data, config)  # the shared trainer for torch models; others bring their own
+        recipe = RECIPES[job.model]
+        if recipe.fit is not None:
+            history = recipe.fit(model, data, config)
+        elif isinstance(model, TorchLanguageModel):
+            history = train(model, data, config)
+        else:
+            raise TypeError(f"{job.model} is not a torch model: its Recipe needs a fit function")
         seen = data.seen if fixed is None else set(fixed)
         result |= {"steps": config.steps, "train_samples": data.drawn, "history": _history(history)}
     result["params"] = model.num_parameters()
@@ -432,6 +446,8 @@ def run_job(job: Job, settings: Settings) -> dict[str, Any]:
         if job.length_test:
             result["length"] = _length_generalisation(model, lang, tok, settings, job.seed)
     result["seconds"] = time.perf_counter() - start
+    # CPU time of this process: what the job costs on a core of its own, however busy the machine is
+    result["cpu_seconds"] = time.process_time() - cpu_start
     return result
 
 

@@ -460,7 +460,7 @@ def report(summary: dict[str, Any]) -> str:
         + (f" ({len(found) - len(met)} not run)" if len(met) < len(found) else ""),
         targets_table(found),
         "",
-        f"Wall time {summary['wall_seconds']:.0f} s with {summary['workers']} worker(s); "
-        f"{len(results)} jobs.",
+        f"Wall time {summary['wall_seconds']:.0f} s with {summary['workers']} worker(s); {len(results)} jobs "
+        f"using {summary.get('cpu_seconds', 0):.0f} CPU seconds.",
     ]
     return "\n".join(parts)

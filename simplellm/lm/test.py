@@ -28,7 +28,7 @@ import math
 import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -62,11 +62,15 @@ def run_jobs(
         # spawn: a fresh interpreter per worker, so no torch thread pool is inherited half-initialised
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(run_job, job, settings): job for job in by_cost}
-            for future in as_completed(futures):
-                result = future.result()
-                results[result["key"]] = result
-                _advance(bar, result)
+            pending = {pool.submit(run_job, job, settings) for job in by_cost}
+            while pending:
+                # wake up every few seconds so the bar's clock runs while the long jobs train
+                done, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    results[result["key"]] = result
+                    _advance(bar, result)
+                bar.refresh()
     bar.close()
     return [results[job.key] for job in jobs]
 
@@ -229,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": [t.to_dict() for t in found],
         "external": external,
         "wall_seconds": time.perf_counter() - start,
+        "cpu_seconds": sum(r["cpu_seconds"] for r in results),
     }
     text = report.report(summary)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from simplellm.lm import milestone_report as report
 from simplellm.lm import test as milestone
 from simplellm.lm.milestone_data import BucketedBatches, fixed_set_draw, fresh_draw
 from simplellm.lm.tokenizers import CharTokenizer
+from simplellm.lm.trainer import History
 
 
 # ------------------------------------------------------------------ the plan
@@ -96,7 +97,7 @@ def test_a_fixed_set_is_served_epoch_by_epoch():
 
 # ------------------------------------------------------------------ determinism
 def _without_times(result):
-    out = {k: v for k, v in result.items() if k not in ("seconds", "train_seconds")}
+    out = {k: v for k, v in result.items() if k not in ("seconds", "train_seconds", "cpu_seconds")}
     if "history" in out:
         out["history"] = dict(out["history"])
     return out
@@ -108,6 +109,37 @@ def test_a_job_gives_the_same_figures_in_this_process_and_in_two_workers():
     here = [ms.run_job(j, ms.QUICK) for j in jobs]
     there = milestone.run_jobs(jobs, ms.QUICK, workers=2, progress=False)
     assert [_without_times(r) for r in here] == [_without_times(r) for r in there]
+
+
+def test_a_model_the_torch_trainer_cannot_train_joins_through_its_recipe(monkeypatch):
+    """The hook for the NumPy networks: a Recipe with its own fit function gets the milestone's data."""
+    calls = {}
+
+    def fit(model, data, config):
+        sequences = data.training_sequences(500)
+        calls["steps"] = config.steps
+        model.fit(sequences)
+        return History(
+            steps=[1], train_loss=[model.cross_entropy(sequences)], lr=[0.0], tokens=[1], seconds=[0.0]
+        )
+
+    recipe = ms.Recipe(
+        "ngram",
+        options=lambda lang: {"order": 3},
+        training=lambda lang, regime: {"steps": 7, "tokens": 64},
+        fit=fit,
+    )
+    monkeypatch.setitem(ms.RECIPES, "counted-by-hook", recipe)
+    (job,) = [
+        j
+        for j in ms.plan(ms.QUICK, ["sticky-2"], ["counted-by-hook"])
+        if j.regime == "fresh" and j.model != "uniform"
+    ]
+    result = ms.run_job(job, ms.QUICK)
+    assert calls == {"steps": 20}  # the quick settings' floor of 20 steps
+    assert (
+        result["train_samples"] == 500 and result["generation"]["in_distribution"] == 1.0
+    )  # order 3 = n + 1
 
 
 # ------------------------------------------------------------------ targets
