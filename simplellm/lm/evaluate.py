@@ -14,8 +14,9 @@ number it should be read against (see "How results are judged" in the design gui
   Measured in pairs, the noise of ``-log p(x)`` (which is large: strings differ a lot in probability)
   cancels, so a few thousand samples pin the excess down to a few thousandths of a nat.
 * ``arithmetic_exact_match`` -- greedy answers to held-out additions, by number of carries.
-* ``smallest_reaching`` and ``predicted_threshold`` -- for a sweep over an n-gram's order or an MLP's
-  context: where the sweep first reaches its target, and where theory says it must.
+* ``smallest_reaching``, ``largest_jump`` and ``predicted_threshold`` -- for a sweep over an n-gram's
+  order or an MLP's context: where the sweep first reaches its target, where it rises most, and where
+  theory says it must.
 
 Nothing here trains; every function takes a model that answers the questions of
 ``simplellm.lm.models.base.LanguageModel`` (so counts, NumPy and torch models are judged alike).
@@ -142,7 +143,8 @@ def ideal_novelty(g: Grammar, train: Iterable[str]) -> float:
     training strings, so this is exact for the set at hand. ``g.ideal_novelty(T)`` is its average over
     all sets of T independent draws.
     """
-    return 1.0 - math.fsum(math.exp(g.logprob(x)) for x in set(train))
+    # max: when training covers the support, rounding could leave -1e-16
+    return max(0.0, 1.0 - math.fsum(math.exp(g.logprob(x)) for x in set(train)))
 
 
 def is_memorising(novelty: float, ideal: float, margin: float = MEMORISING_MARGIN) -> bool:
@@ -314,6 +316,18 @@ def smallest_reaching(scores: Mapping[int, float], target: float) -> int | None:
     """The smallest setting (order, context) whose score reaches ``target``; None if none does."""
     reached = [k for k, v in scores.items() if v >= target]
     return min(reached) if reached else None
+
+
+def largest_jump(scores: Mapping[int, float]) -> int | None:
+    """The setting whose score rises most above the setting before it (in sorted order); None for < 2.
+
+    Where theory predicts a threshold, this is where a sweep should show it even when training is too
+    short for the score to reach its target.
+    """
+    keys = sorted(scores)
+    if len(keys) < 2:
+        return None
+    return max(keys[1:], key=lambda k: scores[k] - scores[keys[keys.index(k) - 1]])
 
 
 def predicted_threshold(g: Grammar, family: str) -> int | None:

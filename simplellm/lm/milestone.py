@@ -83,7 +83,7 @@ class Settings:
     generate: int = 2000  # samples per model for in-distribution and novelty (temperature 1)
     fresh: int = 4000  # fresh samples per language for cross-entropy and the paired excess
     fixed_size: int = 1000  # K, the fixed training set
-    ngram_samples: int = 50_000  # fresh samples a count n-gram is fitted on
+    ngram_samples: int = 20_000  # fresh samples a count n-gram is fitted on
     step_scale: float = 1.0  # multiplies every model's optimizer steps
     exact_match_pairs: int | None = None  # held-out operand pairs asked (None: all of them)
     train_pairs_asked: int = 1000  # training pairs asked, to compare with the held-out ones
@@ -178,7 +178,10 @@ def _bigram_training(lang: Language, regime: str) -> dict[str, Any]:
 
 
 def _mlp_training(lang: Language, regime: str) -> dict[str, Any]:
-    return _torch_training(1000 if regime == "fixed" else 2000, 3e-3)
+    if regime == "fixed":
+        return _torch_training(1000, 3e-3)
+    # sticky, context 3 of n = 3, 2,000 steps: 93.3% at lr 3e-3, 95.9% at 1e-2, 97.8% at 3e-2
+    return _torch_training(3000, 3e-2) if lang.name == "sticky" else _torch_training(2000, 3e-3)
 
 
 def _rnn_training(lang: Language, regime: str) -> dict[str, Any]:

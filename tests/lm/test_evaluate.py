@@ -190,6 +190,9 @@ def test_smallest_reaching_and_the_predicted_thresholds():
     assert ev.smallest_reaching({1: 0.2, 2: 0.5, 3: 1.0, 4: 1.0}, 1.0) == 3
     assert ev.smallest_reaching({1: 0.2, 2: 0.995, 3: 0.98}, 0.99) == 2
     assert ev.smallest_reaching({1: 0.2}, 0.99) is None
+    assert ev.largest_jump({1: 0.36, 2: 0.42, 3: 0.93, 4: 0.92}) == 3
+    assert ev.largest_jump({4: 0.5, 2: 0.1, 3: 0.2}) == 4  # in sorted order of the settings
+    assert ev.largest_jump({1: 0.5}) is None
     assert ev.predicted_threshold(grammar("sticky", n=3), "ngram") == 4
     assert ev.predicted_threshold(grammar("sticky", n=3), "mlp") == 3
     assert ev.predicted_threshold(grammar("sticky", n=3, max_len=20), "ngram") is None

@@ -180,6 +180,18 @@ def test_the_fixed_set_target_fails_only_when_novelty_cannot_be_judged():
     assert report.targets(ok)[-1].met is True  # flagged counts: the table says so
     unjudged = ok + [_fake("sticky-3", "rnn", "fixed", 0.0, 0.1, memorising=None)]
     assert report.targets(unjudged)[-1].met is False
+    # the count n-gram is not a neural model, and half of the pairs is not the fixed-K regime
+    others = ok + [_fake("sticky-3", "ngram", "fixed", 1.0, 0.1, memorising=None)]
+    others += [_fake("arithmetic-2", "bigram", "half", 0.0, 1.0, memorising=None)]
+    assert report.targets(others)[-1].met is True
+
+
+def test_shares_are_never_rounded_up_to_100_percent():
+    assert report._pct(1.0) == "100.0"
+    assert report._pct(0.9996) == "99.96"
+    assert report._pct(0.99999) == "99.999"
+    assert report._pct(0.9994) == "99.9"
+    assert report._pct(float("nan")) == "n/a"
 
 
 # ------------------------------------------------------------------ the quick run
