@@ -4,6 +4,8 @@ generates, checkpoints and learns."""
 import dataclasses
 import io
 import math
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -35,7 +37,9 @@ def test_the_registry_holds_every_family_with_a_config_that_starts_with_the_voca
     for name, cls in FAMILIES.items():
         assert cls.family == name
         assert dataclasses.fields(cls.Config)[0].name == "vocab_size"
-        assert cls.__doc__ and cls.__module__  # each names its idea; the module docstring names the paper
+        paper = sys.modules[cls.__module__].__doc__
+        # the module docstring names its paper: a year and a quoted title
+        assert re.search(r"(19|20)\d\d", paper) and re.search(r'"[A-Z][^"]{10,}"', paper), name
     with pytest.raises(ValueError, match="no option"):
         build_model("gru", vocab_size=V, heads=3)
     with pytest.raises(ValueError, match="unknown model"):
