@@ -15,6 +15,7 @@ from simplellm.lm.models.bigram import NeuralBigram
 from simplellm.lm.models.mlp import MLPLanguageModel
 from simplellm.lm.models.ngram import CountNGram
 from simplellm.lm.models.rnn import GRULanguageModel, RNNLanguageModel
+from simplellm.lm.models.transformer import GPT
 
 # family name -> class, from counting to attention
 FAMILIES: dict[str, type[LanguageModel]] = {
@@ -23,6 +24,7 @@ FAMILIES: dict[str, type[LanguageModel]] = {
     "mlp": MLPLanguageModel,
     "rnn": RNNLanguageModel,
     "gru": GRULanguageModel,
+    "transformer": GPT,
 }
 
 
@@ -46,6 +48,7 @@ def build_model(family: str, **options: Any) -> LanguageModel:
 
 __all__ = [
     "FAMILIES",
+    "GPT",
     "CountNGram",
     "GRULanguageModel",
     "LanguageModel",
