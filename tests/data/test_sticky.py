@@ -267,3 +267,40 @@ def test_defaults_give_several_runs_per_string():
         runs = [len(list(itertools.groupby(s, key=reference.char_class))) for s in samples]
         assert 15 < mean_len < 17
         assert sum(runs) / len(runs) > 2.5
+
+
+# ---------------------------------------------------------------- why the length is memoryless
+def count_model_samples(train, order, count, rng):
+    """Sample from a counting n-gram model of the given order (order - 1 characters of context)."""
+    begin, end = "^", "$"
+    table = {}
+    for s in train:
+        padded = begin * (order - 1) + s + end
+        for i in range(order - 1, len(padded)):
+            table.setdefault(padded[i - order + 1 : i], Counter())[padded[i]] += 1
+    cumulative = {c: (list(f), list(itertools.accumulate(f.values()))) for c, f in table.items()}
+    out = []
+    for _ in range(count):
+        context, chars = begin * (order - 1), []
+        while True:
+            followers, weights = cumulative[context]
+            ch = rng.choices(followers, cum_weights=weights)[0]
+            if ch == end:
+                break
+            chars.append(ch)
+            context = (context + ch)[1:] if order > 1 else ""
+        out.append("".join(chars))
+    return out
+
+
+@pytest.mark.parametrize("params", [dict(n=2), dict(n=3), dict(n=3, strict=True)], ids=str)
+def test_a_counting_model_of_order_n_plus_1_is_always_in_distribution_and_of_order_n_is_not(params):
+    # The lm milestone's prediction: whether a character may follow depends only on the last n characters,
+    # so order n + 1 reaches 100% in-distribution, and order n cannot tell a run of n - 1 from a run of n.
+    g = grammar("sticky", **params)
+    rng = random.Random(9)
+    train = draw(g, 10_000, seed=8)
+    enough = count_model_samples(train, g.n + 1, 1_000, rng)
+    assert all(map(g.is_valid, enough))
+    too_short = count_model_samples(train, g.n, 1_000, rng)
+    assert sum(map(g.is_valid, too_short)) / len(too_short) < 0.9
