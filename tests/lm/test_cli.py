@@ -63,7 +63,6 @@ def test_training_writes_the_model_its_config_and_a_plot_and_reports(tmp_path, c
     assert model.family == "gru" and metadata["data"] == config["data"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(SMALL))
 def test_every_model_trains_on_every_language_and_on_a_text(tmp_path, family):
     assert set(SMALL) <= set(FAMILIES)
