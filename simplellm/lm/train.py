@@ -421,15 +421,19 @@ def smooth(values: list[float], beta: float = 0.95) -> list[float]:
     return out
 
 
-def describe_data(config: dict) -> str:
+def describe_data(config: dict, short: bool = False) -> str:
+    """``sticky (n=3, ...), fresh samples``; ``short`` names n and the parameters set away from defaults."""
     if config["source"] == "grammar":
-        params = ", ".join(f"{k}={v}" for k, v in config["grammar"].items() if k != "name")
-        how = (
-            "fresh samples"
-            if config["train_size"] is None
-            else f"a fixed set of {config['train_size']} samples"
+        name = config["grammar"]["name"]
+        defaults = language_parameters(name)
+        params = ", ".join(
+            f"{k}={v}"
+            for k, v in config["grammar"].items()
+            if k != "name" and (not short or k == "n" or v != defaults.get(k))
         )
-        return f"{config['grammar']['name']} ({params}), {how}"
+        size = config["train_size"]
+        how = "fresh samples" if size is None else f"a fixed set of {size} samples"
+        return f"{name} ({params}), {how}"
     return f"{config['text']} ({config['tokenizer']} tokens, one sample per {config['unit']})"
 
 
@@ -527,7 +531,7 @@ def run(
         "history": history.to_dict(),
     }
     (out / "config.json").write_text(json.dumps(summary, indent=1))
-    title = f"{family} on {describe_data(data_config)}"
+    title = f"{family} on {describe_data(data_config, short=True)}"
     plot_history(history, out / "loss.png", floor, title)
     written = ", ".join(
         str(out / f) for f in ("model.pt", "last.pt", "config.json", "loss.png") if (out / f).exists()
