@@ -59,8 +59,10 @@ class TrainConfig:
     patience: int | None = None  # evaluations without improvement before stopping; None never stops early
     seed: int = 0  # dropout and every other random draw of training (the data has its own seed)
     device: str = "auto"  # auto: CUDA, then MPS, then CPU
-    # torch's intra-op threads. Measured for the default transformer on this project's 2 shared CPU cores:
-    # see the note in simplellm/lm/train.py (THREADS_NOTE); 1 thread is the faster default there.
+    # torch's intra-op threads (None: torch's choice). Measured with the default transformer on sticky,
+    # batch 64, on this project's 2 CPU cores shared with other work (load average 4.5): 1 thread
+    # 4.9-5.9 steps/s, 2 threads 0.45-0.81 steps/s, 7 to 13 times slower. A small model gains little
+    # from splitting its matrix products, and a contended thread stalls the other at every barrier.
     threads: int | None = 1
     dtype: str = "auto"  # auto: bfloat16 autocast on CUDA, float32 elsewhere
     compile: bool = False  # torch.compile the training step (CUDA mostly; needs a C++ compiler on CPU)
@@ -202,9 +204,9 @@ def train(
     if not isinstance(model, TorchLanguageModel):
         raise TypeError(f"train() trains torch models; use fit() for {type(model).__name__}")
     ddp = current_distributed()
-    if config.batch_size % ddp.world_size:
+    if config.batch_size < ddp.world_size:
         raise ValueError(
-            f"batch_size {config.batch_size} must be divisible by the number of processes ({ddp.world_size})"
+            f"batch_size {config.batch_size} is smaller than the number of processes ({ddp.world_size})"
         )
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -222,7 +224,6 @@ def train(
     torch.manual_seed(config.seed * 1_000_003 + ddp.rank)
     validation = data.validation[: config.eval_sequences]
     window = model.context_window
-    per_rank = config.batch_size // ddp.world_size
 
     history = History()
     step, bad_evals, seconds_before = 0, 0, 0.0
@@ -280,8 +281,10 @@ def train(
     tokens_seen = history.tokens[-1] if history.tokens else 0
     while step < config.steps:
         lr = optimizer.param_groups[0]["lr"]
-        batch = data.next_batch(config.batch_size, window)  # the global batch, identical on every rank
-        mine = batch[ddp.rank * per_rank : (ddp.rank + 1) * per_rank]
+        # the global batch, identical on every rank; each rank takes its share of the rows
+        batch = data.next_batch(config.batch_size, window)
+        bounds = [len(batch) * r // ddp.world_size for r in range(ddp.world_size + 1)]
+        mine = batch[bounds[ddp.rank] : bounds[ddp.rank + 1]]
         global_tokens = sum(len(s) - 1 for s in batch)
         my_tokens = sum(len(s) - 1 for s in mine)
         with autocast:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 import torch
-from simplellm.data import grammar
 from torch import nn
 
+from simplellm.data import grammar
 from simplellm.lm import checkpoint as ckpt
 from simplellm.lm.datasets import grammar_data
 from simplellm.lm.models import FAMILIES, build_model
@@ -89,6 +89,7 @@ def test_checkpoints_open_with_weights_only_and_hold_only_plain_data(trained):
     assert plain(raw)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside torch's compile machinery
 def test_weights_saved_from_a_compiled_model_load_into_a_plain_one(tmp_path):
     torch.manual_seed(0)
     model = SmallLM(SmallConfig(vocab_size=12))
@@ -138,6 +139,7 @@ class Payload:
         return (setattr, (Payload, "ran", True))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the plain pickle's protocol
 def test_a_file_that_could_run_code_is_refused_without_running_it(tmp_path):
     torch.save({"format": ckpt.FORMAT, "version": 1, "payload": Payload()}, tmp_path / "evil.pt")
     with pytest.raises(ValueError, match="could run code"):
