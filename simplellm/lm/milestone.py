@@ -399,7 +399,10 @@ def run_job(job: Job, settings: Settings) -> dict[str, Any]:
         else:
             draw = fixed_set_draw(fixed, job.seed)
             validation = _held_out(lang, job.regime, settings, job.seed)
-        data = BucketedBatches(draw, tok, frame(validation, tok), {"milestone": job.key}, job.seed, tokens)
+        longest = None if g.max_length() is None else g.max_length() + 2
+        data = BucketedBatches(
+            draw, tok, frame(validation, tok), {"milestone": job.key}, job.seed, tokens, longest=longest
+        )
         config = TrainConfig(
             batch_size=tokens,  # an upper bound on rows only: BucketedBatches fills `tokens` per batch
             # one validation, after the last step: the trainer returns the best weights it has measured,

@@ -15,10 +15,11 @@ the model actually saw.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
-from simplellm.lm.datasets import TokenSequence, TrainingData, crop, seeded
+from simplellm.lm.datasets import TokenSequence, TrainingData, seeded
 from simplellm.lm.tokenizers import Tokenizer
 
 
@@ -39,10 +40,12 @@ class BucketedBatches(TrainingData):
         seed: int,
         tokens: int,
         pool: int = 2048,
+        longest: int | None = None,
     ) -> None:
         self.draw, self.tokenizer, self.validation, self.config = draw, tokenizer, validation, config
         self.tokens, self.pool = tokens, pool
-        self.crop_rng = seeded(seed, "crop")
+        self.longest = longest  # the most tokens a sample can have (None: unbounded)
+        self.cut_rng = seeded(seed, "cut")
         self.order_rng = seeded(seed, "batch-order")
         self.queue: list[list[TokenSequence]] = []
         self.seen: set[str] = set()
@@ -52,7 +55,9 @@ class BucketedBatches(TrainingData):
         texts = [self.draw() for _ in range(self.pool)]
         self.seen.update(texts)
         self.drawn += len(texts)
-        sequences = sorted((crop(self.tokenizer.encode(t), window, self.crop_rng) for t in texts), key=len)
+        if window is not None and self.longest is not None and self.longest <= window + 1:
+            window = None  # every sample fits the model's window: nothing to cut
+        sequences = sorted((crop(self.tokenizer.encode(t), window, self.cut_rng) for t in texts), key=len)
         batches, current = [], []
         for seq in sequences:  # ascending length: the newest row is the longest of its batch
             # count predicted tokens (a row of L ids predicts L - 1): budgeting ids instead would give
@@ -81,6 +86,24 @@ class BucketedBatches(TrainingData):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise NotImplementedError("the milestone's data sources are not checkpointed")
+
+
+def crop(sequence: TokenSequence, window: int | None, rng: random.Random) -> TokenSequence:
+    """The sample itself when it fits the model's window, else one random run of ``window + 1`` tokens.
+
+    ``simplellm.lm.datasets.windows`` instead cuts *every* sample at random places, so that where the
+    cuts fall says nothing about the sample (cropping only the long ones teaches a piece without BOS that
+    its sample is long, and trains on a share of a long sample's tokens only). That matters when many
+    samples are longer than the window. Here the window holds nearly all of them (sticky, 64 tokens:
+    1.7% are longer), and the two were measured on sticky n=4 (transformer, 12,000 steps): cropping the
+    1.7% gave 99.75% in-distribution and excess 0.0017; cutting every sample (27% of them cut, and 13%
+    with a 128-token window) gave 98.8% and 0.0022. A piece that starts inside a run hides how long the
+    run is, so the model learns that a run that looks short may end: the sharpness the target needs.
+    """
+    if window is None or len(sequence) <= window + 1:
+        return sequence
+    start = rng.randrange(len(sequence) - window)
+    return sequence[start : start + window + 1]
 
 
 def fresh_draw(g: Any, seed: int) -> Callable[[], str]:

@@ -15,7 +15,7 @@ from simplellm.lm import milestone as ms
 from simplellm.lm import milestone_report as report
 from simplellm.lm import test as milestone
 from simplellm.lm.milestone_data import BucketedBatches, fixed_set_draw, fresh_draw
-from simplellm.lm.tokenizers import CharTokenizer
+from simplellm.lm.tokenizers import BOS, EOS, CharTokenizer
 from simplellm.lm.trainer import History
 
 
@@ -79,12 +79,29 @@ def test_bucketed_batches_use_every_drawn_sample_once_within_the_token_budget():
     assert padded < 1.2 * real
 
 
-def test_bucketed_batches_crop_to_the_window_and_cap_the_rows():
+def test_bucketed_batches_crop_long_samples_to_the_window_unless_every_sample_fits():
     g = grammar("sticky", n=2)
     tok = CharTokenizer(g.alphabet)
     data = BucketedBatches(fresh_draw(g, 0), tok, [], {}, seed=0, tokens=4096, pool=300)
     batch = data.next_batch(8, window=10)
     assert len(batch) <= 8 and all(len(s) <= 11 for s in batch)
+    # a sample that fits is kept whole; a longer one becomes one random run of window + 1 tokens
+    data = BucketedBatches(fresh_draw(g, 0), tok, [], {}, seed=0, tokens=100_000, pool=300)
+    rows = data.next_batch(10_000, window=10)
+    draw = fresh_draw(g, 0)
+    texts = [draw() for _ in range(300)]
+    assert len(rows) == 300
+    assert sorted(tok.decode(r) for r in rows if r[0] == BOS and r[-1] == EOS) == sorted(
+        t for t in texts if len(t) + 2 <= 11
+    )
+    assert all(len(r) == 11 for r in rows if not (r[0] == BOS and r[-1] == EOS))
+    # counting's samples all fit a 40-token window: they are never cut
+    c = grammar("counting", n=3)
+    ctok = CharTokenizer(c.alphabet)
+    longest = c.max_length() + 2
+    data = BucketedBatches(fresh_draw(c, 0), ctok, [], {}, seed=0, tokens=100_000, pool=300, longest=longest)
+    whole = data.next_batch(10_000, window=40)
+    assert len(whole) == 300 and all(s[0] == BOS and s[-1] == EOS for s in whole)
 
 
 def test_a_fixed_set_is_served_epoch_by_epoch():
