@@ -179,6 +179,8 @@ def _pct(x: float | None, digits: int = 1) -> str:
     """A share in percent; never rounded up to 100 (100.0 means every sample, 99.95 one short of it)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
+    if x > 1 - 1e-12:  # a Wilson bound of 1 can come out a rounding error below it
+        x = 1.0
     text = f"{100 * x:.{digits}f}"
     while x < 1 and text.startswith("100") and digits < 4:
         digits += 1

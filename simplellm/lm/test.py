@@ -183,6 +183,12 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="RESULTS",
+        help="print the report of a saved results.json; train nothing",
+    )
     external = parser.add_argument_group("samples produced elsewhere (one language, given by --grammar)")
     external.add_argument(
         "--external", type=Path, metavar="FILE", help="samples, one per line, to score as a row"
@@ -199,6 +205,14 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    if args.from_json:
+        try:
+            summary = read_summary(args.from_json)
+        except (OSError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(report.report(summary))
+        return 0 if all(t["met"] is not False for t in summary["targets"]) else 1
     try:
         languages = _languages(args.grammar)
     except ValueError as error:
@@ -246,6 +260,21 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     print(f"\nresults, report and plots: {args.out}/")
     return 0 if all(t.met is not False for t in found) else 1
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A results.json as the run had it in memory: "inf" back to infinity, null shares back to nan."""
+
+    def restore(value: Any) -> Any:
+        if value in ("inf", "-inf"):
+            return float(value)
+        if isinstance(value, dict):
+            return {k: restore(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [restore(v) for v in value]
+        return value
+
+    return restore(json.loads(Path(path).read_text()))
 
 
 def plain_json(value: Any) -> Any:

@@ -205,6 +205,7 @@ def test_the_fixed_set_target_fails_only_when_novelty_cannot_be_judged():
 
 def test_shares_are_never_rounded_up_to_100_percent():
     assert report._pct(1.0) == "100.0"
+    assert report._pct(1 - 1e-15) == "100.0"  # a Wilson bound
     assert report._pct(0.9996) == "99.96"
     assert report._pct(0.99999) == "99.999"
     assert report._pct(0.9994) == "99.9"
@@ -286,6 +287,12 @@ def test_the_count_ngram_reaches_exactly_100_percent_from_order_n_plus_1_and_not
     assert sweep[2]["interval"][1] < 0.9  # order n: clearly below
     target = next(t for t in summary["targets"] if t["name"].startswith("count n-gram, sticky n=2"))
     assert target["met"] is True
+
+
+def test_the_report_can_be_printed_again_from_results_json(quick_run, capsys):
+    _, out, _ = quick_run
+    assert milestone.main(["--from-json", str(out / "results.json")]) in (0, 1)
+    assert capsys.readouterr().out.strip() == (out / "report.md").read_text().strip()
 
 
 # ------------------------------------------------------------------ samples produced elsewhere
