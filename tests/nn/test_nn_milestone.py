@@ -53,7 +53,7 @@ def test_one_run_per_stage_and_optimizer_in_each_setting_with_finite_figures(res
     for r in runs:
         assert len(r["losses"]) == r["steps"] == (TINY.steps if r["setting"] == "full" else TINY.small_steps)
         assert r["n_train"] == (800 if r["setting"] == "full" else TINY.small_examples)
-        for name in ("train_mse", "test_mse", "wall_s", "steps_per_s"):
+        for name in ("train_mse", "test_mse", "wall_s", "cpu_s", "steps_per_s"):
             assert math.isfinite(r[name]) and r[name] > 0, name
         assert all(math.isfinite(v) for v in r["losses"])
         assert r["losses"][-1] < r["losses"][0]
@@ -80,10 +80,10 @@ def test_the_stages_curves_agree_and_every_check_passes(results):
 
 
 def test_the_table_has_a_row_per_run():
-    run = milestone.Run("stage 1", "SGD", "small", 16, 40, [1.0, 0.5], 0.25, 0.5, 2.0)
+    run = milestone.Run("stage 1", "SGD", "small", 16, 40, [1.0, 0.5], 0.25, 0.5, 2.0, 1.5)
     table = milestone.markdown_table([run], var_y=1.0).splitlines()
     assert table[0].startswith("| stage | optimizer |") and "steps/s" in table[0]
-    assert table[2] == "| stage 1 | SGD | 16 | 40 | 2.500e-01 | 5.000e-01 | 5.00e-01 | 2.00 | 20 |"
+    assert table[2] == "| stage 1 | SGD | 16 | 40 | 2.500e-01 | 5.000e-01 | 5.00e-01 | 2.00 | 1.50 | 20 |"
 
 
 @pytest.mark.slow
