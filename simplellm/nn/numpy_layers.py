@@ -82,6 +82,11 @@ class Layer:
         return value
 
 
+def _in_dtype_of(dx: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The gradient in the dtype of the input it belongs to (an integer input keeps a float gradient)."""
+    return dx.astype(x.dtype, copy=False) if np.issubdtype(x.dtype, np.floating) else dx
+
+
 class Linear(Layer):
     """``y = x @ W + b`` on the last axis of ``x``; any leading (batch) axes are carried along."""
 
@@ -113,7 +118,7 @@ class Linear(Layer):
         self.grads["W"] += x2.T @ d2
         if "b" in self.params:
             self.grads["b"] += d2.sum(axis=0)
-        return (dout @ self.params["W"].T).astype(x.dtype, copy=False)
+        return _in_dtype_of(dout @ self.params["W"].T, x)
 
 
 class Embedding(Layer):
@@ -180,7 +185,7 @@ class LayerNorm(Layer):
         dx = rstd * (
             dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
         )
-        return dx.astype(xhat.dtype, copy=False)
+        return _in_dtype_of(dx, xhat)
 
 
 class Tanh(Layer):
@@ -190,7 +195,7 @@ class Tanh(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         out = self._cached("out")  # tanh' = 1 - tanh^2: the output is all backward needs
-        return (dout * (1.0 - out * out)).astype(out.dtype, copy=False)
+        return _in_dtype_of(dout * (1.0 - out * out), out)
 
 
 class ReLU(Layer):
@@ -200,7 +205,7 @@ class ReLU(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x = self._cached("x")
-        return (dout * (x > 0)).astype(x.dtype, copy=False)  # as torch: the gradient at exactly 0 is 0
+        return _in_dtype_of(dout * (x > 0), x)  # as torch: the gradient at exactly 0 is 0
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # a Python float, so float32 inputs stay float32
@@ -220,7 +225,7 @@ class GELU(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x, t = self._cached("x"), self._cached("t")
         dinner = _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
-        return (dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner)).astype(x.dtype, copy=False)
+        return _in_dtype_of(dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner), x)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
