@@ -11,9 +11,21 @@ from dataclasses import fields
 from typing import Any
 
 from simplellm.lm.models.base import LanguageModel, TorchLanguageModel, pad_batch
+from simplellm.lm.models.bigram import NeuralBigram
+from simplellm.lm.models.mlp import MLPLanguageModel
+from simplellm.lm.models.ngram import CountNGram
+from simplellm.lm.models.rnn import GRULanguageModel, RNNLanguageModel
+from simplellm.lm.models.transformer import GPT
 
-# family name -> class; filled in as the model files land
-FAMILIES: dict[str, type[LanguageModel]] = {}
+# family name -> class, from counting to attention
+FAMILIES: dict[str, type[LanguageModel]] = {
+    "ngram": CountNGram,
+    "bigram": NeuralBigram,
+    "mlp": MLPLanguageModel,
+    "rnn": RNNLanguageModel,
+    "gru": GRULanguageModel,
+    "transformer": GPT,
+}
 
 
 def model_class(family: str) -> type[LanguageModel]:
@@ -34,4 +46,17 @@ def build_model(family: str, **options: Any) -> LanguageModel:
     return cls(cls.Config(**options))
 
 
-__all__ = ["FAMILIES", "LanguageModel", "TorchLanguageModel", "build_model", "model_class", "pad_batch"]
+__all__ = [
+    "FAMILIES",
+    "GPT",
+    "CountNGram",
+    "GRULanguageModel",
+    "LanguageModel",
+    "MLPLanguageModel",
+    "NeuralBigram",
+    "RNNLanguageModel",
+    "TorchLanguageModel",
+    "build_model",
+    "model_class",
+    "pad_batch",
+]

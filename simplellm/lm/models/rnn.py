@@ -1,0 +1,214 @@
+"""Recurrent language models: a hidden state carries everything read so far, one token at a time.
+
+* ``RNNLanguageModel``: the Elman network (Elman 1990, "Finding Structure in Time"),
+  ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``.
+* ``GRULanguageModel``: the gated recurrent unit (Cho et al. 2014, "Learning Phrase Representations
+  using RNN Encoder-Decoder for Statistical Machine Translation"). A reset gate r decides how much of
+  the past enters the candidate state n, an update gate z how much of the old state to keep:
+
+      r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+      z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+      n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+      h' = (1 - z) * n + z * h
+
+  Keeping ``z * h`` is an identity path through time, so gradients survive long sequences where the
+  Elman network's fade (Bengio, Simard & Frasconi 1994).
+
+Both cells are written out here, gate by gate, with the equations and parameter layout of
+``torch.nn.RNN`` / ``torch.nn.GRU`` (``weight_ih`` stacks ``[W_ir | W_iz | W_in]`` as (3H, I)), so
+``to_torch()`` / ``load_from_torch()`` convert exactly and the tests check our cells against torch's.
+
+The model: embedding -> ``num_layers`` cells, each reading the sequence of the one below -> linear head.
+Generation carries the hidden state: one step per new token, instead of re-reading the whole sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from simplellm.lm.models.base import TorchLanguageModel, pad_batch
+
+
+@dataclass
+class RNNConfig:
+    vocab_size: int
+    embedding_dim: int = 32
+    hidden: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0  # between layers and before the head, as in Zaremba et al. (2014)
+
+
+class RecurrentCell(nn.Module):
+    """The weights of one layer, laid out as torch's (``weight_ih``: (gates * H, I), ...)."""
+
+    gates: ClassVar[int] = 1
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        G, H = self.gates * hidden_size, hidden_size
+        self.hidden_size = hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(G, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(G, H))
+        self.bias_ih = nn.Parameter(torch.empty(G))
+        self.bias_hh = nn.Parameter(torch.empty(G))
+        bound = 1 / math.sqrt(H)  # torch's initialisation, so both start from the same distribution
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def input_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """W_ih x + b_ih, for all time steps at once: only the part that depends on h is sequential."""
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def step(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The next hidden state from this step's input projection ``gi`` and the previous state."""
+        raise NotImplementedError
+
+
+class ElmanCell(RecurrentCell):
+    gates = 1
+
+    def step(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(gi + F.linear(h, self.weight_hh, self.bias_hh))
+
+
+class GRUCell(RecurrentCell):
+    gates = 3
+
+    def step(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        H = self.hidden_size
+        gi_rz, gi_n = gi.split([2 * H, H], dim=-1)
+        gh_rz, gh_n = F.linear(h, self.weight_hh, self.bias_hh).split([2 * H, H], dim=-1)
+        r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, dim=-1)
+        n = torch.tanh(gi_n + r * gh_n)  # r gates W_hn h + b_hn, bias included
+        return n + z * (h - n)  # (1 - z) * n + z * h, with one operation fewer (torch computes it so too)
+
+
+class RecurrentLanguageModel(TorchLanguageModel):
+    """Embedding, a stack of recurrent cells, a linear head. Subclasses choose the cell."""
+
+    Config: ClassVar[type] = RNNConfig
+    Cell: ClassVar[type[RecurrentCell]]
+    torch_class: ClassVar[type[nn.RNNBase]]  # the torch module with the same equations
+
+    def __init__(self, config: RNNConfig) -> None:
+        super().__init__(config)
+        if config.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, not {config.num_layers}")
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim)
+        self.cells = nn.ModuleList(
+            self.Cell(config.embedding_dim if layer == 0 else config.hidden, config.hidden)
+            for layer in range(config.num_layers)
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden, config.vocab_size)
+        nn.init.normal_(self.head.weight, std=0.02)  # start near uniform: loss ~ log V
+        nn.init.zeros_(self.head.bias)
+
+    def layer_outputs(self, idx: torch.Tensor, hidden: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Each layer's hidden states at every position, (B, T, H) per layer, from initial states
+        ``hidden`` ((num_layers, B, H); zeros by default)."""
+        x = self.embedding(idx)
+        outputs = []
+        for layer, cell in enumerate(self.cells):
+            if layer > 0:
+                x = self.drop(x)
+            gi = cell.input_projection(x)  # (B, T, gates * H) in one matmul
+            h = x.new_zeros(idx.shape[0], cell.hidden_size) if hidden is None else hidden[layer]
+            states = []
+            # unbind, not gi[:, t]: the backward of each gi[:, t] would fill a whole (B, T, G) zero tensor
+            for gi_t in gi.unbind(dim=1):
+                h = cell.step(gi_t, h)
+                states.append(h)
+            x = torch.stack(states, dim=1)
+            outputs.append(x)
+        return outputs
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.layer_outputs(idx)[-1]))
+
+    # ----------------------------------------------------------------- generation: carry the state
+    def _logprobs(self, top: torch.Tensor) -> np.ndarray:
+        return F.log_softmax(self.head(top).double(), dim=-1).cpu().numpy()
+
+    def start(self, contexts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, np.ndarray]:
+        """The state is the (num_layers, B, H) hidden state after each context's last token."""
+        if any(len(c) == 0 for c in contexts):
+            raise ValueError("every context needs at least one token (start with BOS)")
+        with self.evaluating():
+            outputs = self.layer_outputs(pad_batch(contexts, self.device))
+            rows = torch.arange(len(contexts), device=self.device)
+            last = torch.tensor([len(c) - 1 for c in contexts], device=self.device)
+            hidden = torch.stack([out[rows, last] for out in outputs])  # right padding comes after `last`
+            return hidden, self._logprobs(hidden[-1])
+
+    def advance(self, state: torch.Tensor, tokens: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        with self.evaluating():
+            x = self.embedding(torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=self.device))
+            hidden = []
+            for cell, h in zip(self.cells, state, strict=True):
+                x = cell.step(cell.input_projection(x), h)
+                hidden.append(x)
+            return torch.stack(hidden), self._logprobs(x)
+
+    def select(self, state: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        return state.index_select(1, torch.as_tensor(np.asarray(rows), dtype=torch.long, device=state.device))
+
+    # ----------------------------------------------------------------- torch.nn.RNN / GRU interchange
+    _names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+    def to_torch(self) -> nn.RNNBase:
+        """A ``batch_first`` torch.nn.RNN / GRU holding copies of this model's recurrent weights."""
+        c, w = self.config, self.embedding.weight
+        rnn = self.torch_class(
+            c.embedding_dim,
+            c.hidden,
+            num_layers=c.num_layers,
+            batch_first=True,
+            device=w.device,
+            dtype=w.dtype,
+        )
+        with torch.no_grad():
+            for layer, cell in enumerate(self.cells):
+                for name in self._names:
+                    getattr(rnn, f"{name}_l{layer}").copy_(getattr(cell, name))
+        return rnn
+
+    def load_from_torch(self, rnn: nn.RNNBase) -> None:
+        """Copy the weights of a torch.nn.RNN / GRU of the same shape into our cells."""
+        c = self.config
+        if not isinstance(rnn, self.torch_class) or rnn.bidirectional or rnn.proj_size or not rnn.bias:
+            raise ValueError(f"expected a unidirectional {self.torch_class.__name__} with biases")
+        if (rnn.input_size, rnn.hidden_size, rnn.num_layers) != (c.embedding_dim, c.hidden, c.num_layers):
+            raise ValueError(
+                f"shape mismatch: torch module has (input, hidden, layers) = "
+                f"{(rnn.input_size, rnn.hidden_size, rnn.num_layers)}, this model "
+                f"{(c.embedding_dim, c.hidden, c.num_layers)}"
+            )
+        with torch.no_grad():
+            for layer, cell in enumerate(self.cells):
+                for name in self._names:
+                    getattr(cell, name).copy_(getattr(rnn, f"{name}_l{layer}"))
+
+
+class RNNLanguageModel(RecurrentLanguageModel):
+    """Elman (1990) recurrent network language model."""
+
+    family: ClassVar[str] = "rnn"
+    Cell = ElmanCell
+    torch_class = nn.RNN
+
+
+class GRULanguageModel(RecurrentLanguageModel):
+    """GRU (Cho et al. 2014) language model."""
+
+    family: ClassVar[str] = "gru"
+    Cell = GRUCell
+    torch_class = nn.GRU
