@@ -132,12 +132,16 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only" in str(error).lower() or "weights_only" in str(error).lower():
+        # torch's weights-only unpickler names the class or function the file wanted to call
+        if "unsupported global" in str(error).lower():
             raise ValueError(
                 f"{path} holds Python objects other than tensors and plain data; loading it could run code, "
                 "so it is refused. Only load checkpoints written by simplellm."
             ) from None
-        raise ValueError(f"{path} is not a readable checkpoint (corrupt or truncated?): {error}") from None
+        raise ValueError(
+            f"{path} is not a readable checkpoint (corrupt or truncated?). "
+            "Re-run training, or use an intact file."
+        ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as error:
         raise ValueError(
             f"{path} is not a readable checkpoint (corrupt or truncated?): {error}. "
@@ -243,18 +247,18 @@ def check_resumable(
             f"{source} holds a {checkpoint['family']} model, but the model to resume is a {inner.family}; "
             f"resume with --model {checkpoint['family']}, or start a new run without --resume"
         )
-    changed = differences(checkpoint["model_config"], model_config(inner))
-    if changed:
-        raise ValueError(
-            f"{source} holds a {inner.family} with another configuration ({'; '.join(changed)}); "
-            "resume with the checkpoint's model options, or start a new run"
-        )
     if checkpoint["tokenizer"] != tokenizer.to_dict():
         raise ValueError(
             f"{source} was trained with another tokenizer ({checkpoint['tokenizer'].get('kind')}, "
             f"{len(checkpoint['tokenizer'].get('tokens', []))} tokens) than this run's "
             f"({tokenizer.kind}, {tokenizer.vocab_size - 4} tokens); token ids would mean different "
             "things. Resume on the same data and tokenizer."
+        )
+    changed = differences(checkpoint["model_config"], model_config(inner))
+    if changed:
+        raise ValueError(
+            f"{source} holds a {inner.family} with another configuration ({'; '.join(changed)}); "
+            "resume with the checkpoint's model options, or start a new run"
         )
     if checkpoint.get("data") != data_config:
         changed = differences(checkpoint.get("data") or {}, data_config or {})

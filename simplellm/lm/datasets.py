@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from simplellm.data import CORPORA, grammar, load_corpus, load_text
 from simplellm.lm.tokenizers import CharTokenizer, Tokenizer, WordTokenizer
 
 TokenSequence = list[int]
@@ -210,8 +211,6 @@ def grammar_data(
 
 def load_texts(source: str, unit: str = "line") -> list[str]:
     """The samples of a shipped corpus (by name) or of a UTF-8 file: its lines, or its sentences."""
-    from simplellm.data import CORPORA, load_corpus, load_text
-
     if unit not in ("line", "sentence"):
         raise ValueError(f"unit must be 'line' or 'sentence', not {unit!r}")
     mode = "lines" if unit == "line" else "text"
@@ -270,8 +269,6 @@ def data_from_config(config: dict[str, Any]) -> TrainingData:
     """Rebuild the data described by ``TrainingData.config`` (as stored in a checkpoint)."""
     source = config.get("source")
     if source == "grammar":
-        from simplellm.data import grammar
-
         language = grammar(**config["grammar"])
         return grammar_data(language, config["train_size"], config["val_size"], config["seed"])
     if source == "text":
