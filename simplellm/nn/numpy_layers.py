@@ -82,11 +82,21 @@ class Layer:
         return value
 
 
+def _in_dtype_of(dx: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The gradient in the dtype of the input it belongs to (an integer input keeps a float gradient)."""
+    return dx.astype(x.dtype, copy=False) if np.issubdtype(x.dtype, np.floating) else dx
+
+
 class Linear(Layer):
     """``y = x @ W + b`` on the last axis of ``x``; any leading (batch) axes are carried along."""
 
     def __init__(
-        self, in_features: int, out_features: int, bias: bool = True, *, rng: np.random.Generator,
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        rng: np.random.Generator,
         dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__()
@@ -113,7 +123,7 @@ class Linear(Layer):
         self.grads["W"] += x2.T @ d2
         if "b" in self.params:
             self.grads["b"] += d2.sum(axis=0)
-        return (dout @ self.params["W"].T).astype(x.dtype, copy=False)
+        return _in_dtype_of(dout @ self.params["W"].T, x)
 
 
 class Embedding(Layer):
@@ -132,8 +142,10 @@ class Embedding(Layer):
         if not np.issubdtype(idx.dtype, np.integer):
             raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
-            raise IndexError(f"Embedding: indices must be in [0, {self.num_embeddings}), "
-                             f"got min {idx.min()} and max {idx.max()}")
+            raise IndexError(
+                f"Embedding: indices must be in [0, {self.num_embeddings}), "
+                f"got min {idx.min()} and max {idx.max()}"
+            )
         self.idx = idx
         return self.params["W"][idx]
 
@@ -180,7 +192,7 @@ class LayerNorm(Layer):
         dx = rstd * (
             dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
         )
-        return dx.astype(xhat.dtype, copy=False)
+        return _in_dtype_of(dx, xhat)
 
 
 class Tanh(Layer):
@@ -190,7 +202,7 @@ class Tanh(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         out = self._cached("out")  # tanh' = 1 - tanh^2: the output is all backward needs
-        return (dout * (1.0 - out * out)).astype(out.dtype, copy=False)
+        return _in_dtype_of(dout * (1.0 - out * out), out)
 
 
 class ReLU(Layer):
@@ -200,7 +212,7 @@ class ReLU(Layer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x = self._cached("x")
-        return (dout * (x > 0)).astype(x.dtype, copy=False)  # as torch: the gradient at exactly 0 is 0
+        return _in_dtype_of(dout * (x > 0), x)  # as torch: the gradient at exactly 0 is 0
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)  # a Python float, so float32 inputs stay float32
@@ -220,7 +232,7 @@ class GELU(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x, t = self._cached("x"), self._cached("t")
         dinner = _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)
-        return (dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner)).astype(x.dtype, copy=False)
+        return _in_dtype_of(dout * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner), x)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -247,16 +259,20 @@ class SoftmaxCrossEntropy(Layer):
     def forward(self, logits: np.ndarray, targets: ArrayLike) -> float:
         targets = np.asarray(targets)
         if logits.shape[:-1] != targets.shape or not np.issubdtype(targets.dtype, np.integer):
-            raise ValueError(f"SoftmaxCrossEntropy: logits of shape {logits.shape} need integer targets "
-                             f"of shape {logits.shape[:-1]}, got {targets.dtype} of shape {targets.shape}")
+            raise ValueError(
+                f"SoftmaxCrossEntropy: logits of shape {logits.shape} need integer targets "
+                f"of shape {logits.shape[:-1]}, got {targets.dtype} of shape {targets.shape}"
+            )
         if self.ignore_index is None:
             counted = np.ones(targets.shape, dtype=bool)
         else:
             counted = targets != self.ignore_index
         vocab = logits.shape[-1]
         if np.any(counted & ((targets < 0) | (targets >= vocab))):
-            raise IndexError(f"SoftmaxCrossEntropy: targets must be in [0, {vocab}) or be ignore_index "
-                             f"({self.ignore_index})")
+            raise IndexError(
+                f"SoftmaxCrossEntropy: targets must be in [0, {vocab}) or be ignore_index "
+                f"({self.ignore_index})"
+            )
         safe_targets = np.where(counted, targets, 0)[..., None]
         # log softmax through log-sum-exp of shifted logits: large logits cannot overflow exp.
         shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -273,8 +289,9 @@ class SoftmaxCrossEntropy(Layer):
         dlogits = self._cached("probs").copy()
         if self.n_counted == 0:
             return np.zeros_like(dlogits)
-        np.put_along_axis(dlogits, self.safe_targets,
-                          np.take_along_axis(dlogits, self.safe_targets, axis=-1) - 1.0, axis=-1)
+        np.put_along_axis(
+            dlogits, self.safe_targets, np.take_along_axis(dlogits, self.safe_targets, axis=-1) - 1.0, axis=-1
+        )
         dlogits[~self.counted] = 0.0
         dlogits *= dloss / self.n_counted
         return dlogits

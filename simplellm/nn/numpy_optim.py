@@ -19,13 +19,16 @@ from simplellm.nn.common import check_hyperparameters
 class _Optimizer:
     def __init__(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         if set(params) != set(grads):
-            raise ValueError(f"optimizer: params and grads must have the same names; "
-                             f"only in params {sorted(set(params) - set(grads))}, "
-                             f"only in grads {sorted(set(grads) - set(params))}")
+            raise ValueError(
+                f"optimizer: params and grads must have the same names; "
+                f"only in params {sorted(set(params) - set(grads))}, "
+                f"only in grads {sorted(set(grads) - set(params))}"
+            )
         for name in params:
             if params[name].shape != grads[name].shape:
-                raise ValueError(f"optimizer: {name} has shape {params[name].shape} "
-                                 f"but its gradient {grads[name].shape}")
+                raise ValueError(
+                    f"optimizer: {name} has shape {params[name].shape} but its gradient {grads[name].shape}"
+                )
         self.params, self.grads = dict(params), dict(grads)
 
     def zero_grad(self) -> None:

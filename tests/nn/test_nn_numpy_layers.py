@@ -379,6 +379,8 @@ def test_float32_input_gives_float32_input_gradient_even_with_float64_parameters
     layer = L.Linear(3, 2, rng=rng)
     layer(rng.standard_normal((4, 3)).astype(np.float32))
     assert layer.backward(np.ones((4, 2))).dtype == np.float32
+    layer([[1, 2, 3]])  # integer inputs: the gradient must not be truncated to integers
+    np.testing.assert_allclose(layer.backward(np.ones((1, 2))), layer.params["W"].sum(axis=1)[None, :])
 
 
 @pytest.mark.parametrize(

@@ -69,8 +69,9 @@ def test_a_numpy_network_learns_the_two_moons():
     X, y = make_moons(200, noise=0.1, seed=0)
     X, y = np.array(X), np.array(y)
     rng = np.random.default_rng(2)
-    model = L.Sequential([L.Linear(2, 16, rng=rng), L.Tanh(), L.Linear(16, 16, rng=rng), L.Tanh(),
-                          L.Linear(16, 2, rng=rng)])
+    model = L.Sequential(
+        [L.Linear(2, 16, rng=rng), L.Tanh(), L.Linear(16, 16, rng=rng), L.Tanh(), L.Linear(16, 2, rng=rng)]
+    )
     loss_fn = L.SoftmaxCrossEntropy()
     optimizer = numpy_optim.Adam(model.params, model.grads, lr=0.02)
     first = None

@@ -12,13 +12,16 @@ count grows linearly with the context instead of exponentially.
 * tanh, as in the paper; its output is bounded, which keeps the untuned default stable.
 * Like the n-gram, a prediction near the start of a sample reads BOS padding on the left, so the model
   has no window limit: any length is fine, and each position only ever sees its last ``context`` tokens.
+  Generation therefore carries just those k tokens from step to step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -65,8 +68,32 @@ class MLPLanguageModel(TorchLanguageModel):
         padded = F.pad(idx, (k, 0), value=BOS)  # (B, k + T)
         return padded.unfold(1, k, 1)[:, 1:]  # window t+1 of the padded row ends at token t
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        B, T = idx.shape
-        emb = self.embedding(self.contexts(idx) + self.offsets)  # (B, T, k, E)
-        h = torch.tanh(self.hidden(emb.reshape(B, T, -1)))
+    def window_logits(self, windows: torch.Tensor) -> torch.Tensor:
+        """(..., V) logits of the token after each window of k tokens, (..., k)."""
+        emb = self.embedding(windows + self.offsets)  # (..., k, E)
+        h = torch.tanh(self.hidden(emb.flatten(-2)))  # the k vectors concatenated
         return self.head(self.drop(h))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.window_logits(self.contexts(idx))
+
+    # ----------------------------------------------------------------- generation: slide the window
+    def _logprobs(self, windows: torch.Tensor) -> np.ndarray:
+        return F.log_softmax(self.window_logits(windows).double(), dim=-1).cpu().numpy()
+
+    def start(self, contexts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, np.ndarray]:
+        """The state is each row's last k tokens, (B, k): all a prediction ever reads."""
+        k = self.config.context
+        windows = [([BOS] * k + [int(t) for t in c])[-k:] for c in contexts]
+        with self.evaluating():
+            state = torch.tensor(windows, dtype=torch.long, device=self.device).reshape(len(contexts), k)
+            return state, self._logprobs(state)
+
+    def advance(self, state: torch.Tensor, tokens: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        new = torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=state.device)
+        with self.evaluating():
+            state = torch.cat([state[:, 1:], new[:, None]], dim=1)
+            return state, self._logprobs(state)
+
+    def select(self, state: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        return state.index_select(0, torch.as_tensor(np.asarray(rows), dtype=torch.long, device=state.device))

@@ -60,7 +60,7 @@ class CountNGram(LanguageModel):
         self.vocab_size = config.vocab_size
         self.order = config.order
         self.k = float(config.k)
-        # the table: row i of `counts` holds how often each token followed the context `contexts[i]`
+        # the table: counts[rows[c], w] is how often token w followed the context c (a tuple of order - 1 ids)
         self.rows: dict[tuple[int, ...], int] = {}
         self.counts = np.zeros((0, self.vocab_size), dtype=np.int64)
         self.targets = np.ones(self.vocab_size, dtype=bool)

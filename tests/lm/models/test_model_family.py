@@ -4,12 +4,15 @@ generates, checkpoints and learns."""
 import dataclasses
 import io
 import math
+import re
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from simplellm.lm.models import FAMILIES, LanguageModel, TorchLanguageModel, build_model, pad_batch
+from simplellm.lm.sampling import beam_search, sample
 from simplellm.lm.tokenizers import BOS, EOS, PAD
 
 V = 66  # the size of a character vocabulary of the synthetic languages
@@ -34,7 +37,9 @@ def test_the_registry_holds_every_family_with_a_config_that_starts_with_the_voca
     for name, cls in FAMILIES.items():
         assert cls.family == name
         assert dataclasses.fields(cls.Config)[0].name == "vocab_size"
-        assert cls.__doc__ and cls.__module__  # each names its idea; the module docstring names the paper
+        paper = sys.modules[cls.__module__].__doc__
+        # the module docstring names its paper: a year and a quoted title
+        assert re.search(r"(19|20)\d\d", paper) and re.search(r'"[A-Z][^"]{10,}"', paper), name
     with pytest.raises(ValueError, match="no option"):
         build_model("gru", vocab_size=V, heads=3)
     with pytest.raises(ValueError, match="unknown model"):
@@ -78,6 +83,29 @@ def test_generate_returns_token_lists_reproducibly_even_from_prompts_past_any_wi
     assert model.generate(5, seed=3, max_new_tokens=12) == out
     long = model.generate(3, prompt=[BOS] + [7] * 30, seed=0, max_new_tokens=12)
     assert len(long) == 3
+
+
+INCREMENTAL = [name for name, cls in FAMILIES.items() if cls.start is not LanguageModel.start]
+
+
+def test_the_models_that_carry_a_state_are_the_ones_expected():
+    assert set(INCREMENTAL) == {"mlp", "rnn", "gru", "transformer"}
+
+
+@pytest.mark.parametrize("family", INCREMENTAL)
+def test_generation_with_a_carried_state_equals_re_reading_the_context(family, rereading):
+    model = fresh(family, **({"block_size": 8} if family == "transformer" else {})).double()
+    for options in [
+        {"seed": 0},
+        {"seed": 1, "top_k": 10},
+        {"greedy": True},
+        {"prompt": [BOS, 5, 6, 7], "seed": 2},
+    ]:
+        out = sample(model, 10, max_new_tokens=12, batch_size=4, **options)
+        assert out == sample(rereading(model), 10, max_new_tokens=12, batch_size=4, **options)
+    ours = beam_search(model, beam_width=3, max_new_tokens=12)
+    theirs = beam_search(rereading(model), beam_width=3, max_new_tokens=12)
+    assert [b.tokens for b in ours] == [b.tokens for b in theirs]
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
