@@ -13,13 +13,21 @@ from simplellm.lm.datasets import FixedSet
 from simplellm.lm.floors import conditional_entropy
 from simplellm.lm.models import build_model
 from simplellm.lm.models.numpy_transformer import NumpyTransformer, NumpyTransformerConfig, pad_array
-from simplellm.lm.numpy_train import clip_gradients, train_numpy
+from simplellm.lm.numpy_train import blas_threads, clip_gradients, train_numpy
 from simplellm.lm.tokenizers import BOS, EOS, PAD
 from simplellm.lm.trainer import TrainConfig, train
 from simplellm.nn import numpy_layers
 
 V = 13
 SMALL = {"vocab_size": V, "block_size": 10, "n_layer": 2, "n_head": 2, "n_embd": 8}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """One OpenBLAS thread, as torch gets one: small products on two busy cores run far faster so."""
+    before = blas_threads(1)
+    yield
+    blas_threads(before)
 
 
 def torch_gpt(tie_weights=False, seed=0):

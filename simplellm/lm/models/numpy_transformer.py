@@ -1,6 +1,8 @@
 """The transformer of ``transformer.py``, in NumPy, with its backward pass written by hand.
 
-The same network as the PyTorch GPT, layer for layer: token and learned position embeddings, ``n_layer``
+The decoder-only GPT of Radford et al. (2019), "Language Models are Unsupervised Multitask Learners",
+on the attention of Vaswani et al. (2017), "Attention Is All You Need". The same network as the PyTorch
+GPT, layer for layer: token and learned position embeddings, ``n_layer``
 pre-LayerNorm blocks ``x = x + attn(ln1(x)); x = x + mlp(ln2(x))`` with multi-head causal self-attention
 and a GELU feed-forward layer, a final LayerNorm and a linear head. It is assembled from the layers of
 ``simplellm.nn.numpy_layers``, each of which keeps its backward next to its forward; this file only
