@@ -33,7 +33,7 @@ CONFIGS = [
     ("medium: 4 layers, C=64, 4 heads, V=66", dict(n_layer=4, n_head=4, n_embd=64, block_size=64), 32, 64),
 ]
 VOCAB = 66  # a character vocabulary of the synthetic languages
-DTYPES = {"float64": (np.float64, torch.float64), "float32": (np.float32, torch.float32)}
+TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def time_one(step, repeats: int) -> list[float]:
@@ -47,10 +47,9 @@ def time_one(step, repeats: int) -> list[float]:
 
 def measure(options: dict, batch_size: int, seq_len: int, dtype: str, repeats: int, seed: int = 0) -> dict:
     """Seconds of one forward+backward pass of each implementation (medians), and their losses."""
-    np_dtype, torch_dtype = DTYPES[dtype]
-    config = NumpyTransformerConfig(vocab_size=VOCAB, init_seed=seed, **options)
-    ours = NumpyTransformer(config, dtype=np_dtype)
-    gpt = build_model("transformer", **ours.torch_config()).to(torch_dtype)
+    config = NumpyTransformerConfig(vocab_size=VOCAB, precision=dtype, init_seed=seed, **options)
+    ours = NumpyTransformer(config)
+    gpt = build_model("transformer", **ours.torch_config()).to(TORCH_DTYPES[dtype])
     gpt.load_state_dict(ours.state_dict())
     gpt.train()  # dropout is 0: train mode only means autograd records the graph, as in training
     rng = np.random.default_rng(seed)

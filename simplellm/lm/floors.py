@@ -15,6 +15,8 @@ about the language. Printed beside a model's loss, it tells the two apart.
 Contexts are read the way the models read them: sequences are framed ``BOS x1 .. xn EOS``, every
 token after the first is predicted (EOS included), and a context shorter than k is padded on the
 left with BOS. ``k=None`` means the whole prefix, what a transformer with a long enough window sees.
+``ordered=False`` keys a context by its words whatever their order (a multiset): the floor of a model
+that averages its context's embeddings, which cannot tell "a b" from "b a".
 """
 
 from __future__ import annotations
@@ -42,12 +44,16 @@ def contexts_and_targets(
                 yield (BOS,) * (k - len(window)) + tuple(window), seq[t]
 
 
-def conditional_entropy(sequences: Sequence[Sequence[int]], k: int | None) -> float:
+def conditional_entropy(sequences: Sequence[Sequence[int]], k: int | None, ordered: bool = True) -> float:
     """H(next token | previous k tokens) on ``sequences``, in nats per predicted token (see the module doc).
 
-    ``k=0`` is the unigram entropy, ``k=None`` conditions on the whole prefix.
+    ``k=0`` is the unigram entropy, ``k=None`` conditions on the whole prefix; ``ordered=False`` on the
+    previous k tokens as a multiset.
     """
-    pair_counts: Counter[tuple[tuple[int, ...], int]] = Counter(contexts_and_targets(sequences, k))
+    pairs = contexts_and_targets(sequences, k)
+    if not ordered:
+        pairs = ((tuple(sorted(c)), x) for c, x in pairs)
+    pair_counts: Counter[tuple[tuple[int, ...], int]] = Counter(pairs)
     n = sum(pair_counts.values())
     if n == 0:
         raise ValueError("conditional_entropy needs at least one sequence with a token after BOS")

@@ -42,6 +42,9 @@ def test_a_longer_context_can_only_lower_the_floor_and_a_memorised_corpus_reache
     assert conditional_entropy(seqs, 2) == pytest.approx(2 * math.log(2) / n)
     # repeating the corpus changes nothing: the floor is a property of the distribution of pairs
     assert conditional_entropy(seqs * 3, 2) == pytest.approx(conditional_entropy(seqs, 2), rel=1e-15)
+    # a model that averages the two words it sees confuses "b c" with "c b" and "a b" with "b a": it is
+    # unsure of the first word and of the words after (a,b) and (b,c), 6 of the 8 predictions
+    assert conditional_entropy(seqs, 2, ordered=False) == pytest.approx(6 * math.log(2) / n)
     # one sentence, memorised: every prediction certain
     assert conditional_entropy([[BOS, A, A, B_, EOS]], None) == 0.0
 
@@ -64,6 +67,10 @@ def test_the_floor_is_the_loss_of_the_count_model_of_that_context_on_its_own_tra
     assert conditional_entropy(seqs, k) == pytest.approx(count_model.cross_entropy(seqs), abs=1e-12)
     assert conditional_entropy(seqs, k + 1) <= conditional_entropy(seqs, k) + 1e-12
     assert conditional_entropy(seqs, None) <= conditional_entropy(seqs, k) + 1e-12
+    # forgetting the order can only raise the floor; with one token of context there is no order
+    assert conditional_entropy(seqs, k, ordered=False) >= conditional_entropy(seqs, k) - 1e-12
+    if k <= 1:
+        assert conditional_entropy(seqs, k, ordered=False) == conditional_entropy(seqs, k)
 
 
 @given(sequences, st.integers(0, 3), st.integers(0, 1000))

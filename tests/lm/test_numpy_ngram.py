@@ -168,6 +168,10 @@ def test_after_training_only_the_position_aware_model_tells_two_orders_apart():
         net.fit(corpus, **options)
         p = np.exp(net.next_token_logprobs([[BOS, 4, 5], [BOS, 5, 4]]))
         results[position_specific] = p[:, 8]
+        # each is held above the floor of what it can see: the ordered context, or the words' multiset
+        floor = conditional_entropy(corpus, 2, ordered=position_specific)
+        assert floor - 1e-9 < net.cross_entropy(corpus) < floor + 0.1
+    assert conditional_entropy(corpus, 2, ordered=False) > conditional_entropy(corpus, 2) + 0.1
     assert results[True][0] > 0.9 and results[True][1] < 0.1
     assert results[False][0] == pytest.approx(results[False][1], abs=1e-12)
     assert 0.3 < results[False][0] < 0.7  # the best it can do: half and half

@@ -293,11 +293,14 @@ def test_sgd_and_adam_learn_three_samples_down_to_the_floor_of_the_whole_prefix(
 
 
 def test_a_float32_model_computes_in_float32():
-    model = NumpyTransformer(NumpyTransformerConfig(**SMALL), dtype=np.float32)
+    model = NumpyTransformer(NumpyTransformerConfig(**SMALL, precision="float32"))
     batch = padded_batch()
     assert model.forward(batch[:, :-1]).dtype == np.float32
     model.loss_and_backward(batch)
     assert all(g.dtype == np.float32 for g in model.grads.values())
     model64 = NumpyTransformer(NumpyTransformerConfig(**SMALL))
     np.testing.assert_allclose(model.forward(batch[:, :-1]), model64.forward(batch[:, :-1]), atol=1e-5)
-    assert EOS == 3
+    assert model.state_dict()["head.weight"].dtype == torch.float32
+    assert model.next_token_logprobs([[BOS, 5]]).dtype == np.float64
+    with pytest.raises(ValueError, match="precision must be"):
+        NumpyTransformer(NumpyTransformerConfig(**SMALL, precision="float16"))
