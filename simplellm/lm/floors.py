@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from simplellm.lm.tokenizers import BOS
 
@@ -64,11 +65,23 @@ def conditional_entropy(sequences: Sequence[Sequence[int]], k: int | None, order
     return -total / n
 
 
+def context_length(model: Any) -> int | None:
+    """How many previous tokens a model's predictions read: ``k`` of an n-gram network or a Bengio MLP
+    (``config.context``), ``n - 1`` of a count n-gram (``config.order``), else its ``context_window``
+    (a transformer's block size); None, the whole prefix, for a recurrent model."""
+    config = getattr(model, "config", None)
+    if hasattr(config, "context"):
+        return int(config.context)
+    if hasattr(config, "order"):
+        return int(config.order) - 1
+    return getattr(model, "context_window", None)
+
+
 def floor_report(sequences: Sequence[Sequence[int]], k: int | None, model_loss: float) -> str:
-    """One line a learner can read: the model's training loss beside the floor for its context."""
+    """One line a learner can read: a model's loss on its training set beside the floor for its context."""
     floor = conditional_entropy(sequences, k)
     seen = "the whole prefix" if k is None else f"{k} previous token{'s' * (k != 1)}"
     return (
-        f"train loss {model_loss:.4f} nats/token; floor {floor:.4f} (the count model that memorises "
-        f"the training set, seeing {seen}); gap {model_loss - floor:+.4f}"
+        f"{model_loss:.4f} nats/token on the training set; floor {floor:.4f} (the count model that "
+        f"memorises it, seeing {seen}); gap {model_loss - floor:+.4f}"
     )

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simplellm.lm.floors import conditional_entropy, contexts_and_targets, floor_report
+from simplellm.lm.floors import conditional_entropy, context_length, contexts_and_targets, floor_report
 from simplellm.lm.models.ngram import CountNGram, NGramConfig
 from simplellm.lm.tokenizers import BOS, EOS
 
@@ -85,8 +85,18 @@ def test_no_distribution_scores_below_the_floor(seqs, k, seed):
 
 def test_the_report_puts_the_model_beside_the_floor():
     line = floor_report([[BOS, A, EOS], [BOS, B_, EOS]], 3, model_loss=0.5)
-    assert (
-        "train loss 0.5000" in line and f"floor {math.log(2) / 2:.4f}" in line and "3 previous tokens" in line
-    )
+    assert line.startswith("0.5000 nats/token on the training set")
+    assert f"floor {math.log(2) / 2:.4f}" in line and "3 previous tokens" in line
     assert "gap +0.1534" in line
     assert "the whole prefix" in floor_report([[BOS, A, EOS]], None, 0.0)
+
+
+def test_the_context_a_model_sees_is_read_from_its_configuration():
+    from simplellm.lm.models import build_model
+
+    assert context_length(build_model("numpy-ngram", vocab_size=9, context=4)) == 4
+    assert context_length(build_model("mlp", vocab_size=9, context=5)) == 5
+    assert context_length(build_model("ngram", vocab_size=9, order=3)) == 2
+    assert context_length(build_model("transformer", vocab_size=9, block_size=16)) == 16
+    assert context_length(build_model("numpy-transformer", vocab_size=9, block_size=12)) == 12
+    assert context_length(build_model("gru", vocab_size=9)) is None
