@@ -202,9 +202,9 @@ def train(
     if not isinstance(model, TorchLanguageModel):
         raise TypeError(f"train() trains torch models; use fit() for {type(model).__name__}")
     ddp = current_distributed()
-    if config.batch_size % ddp.world_size:
+    if config.batch_size < ddp.world_size:
         raise ValueError(
-            f"batch_size {config.batch_size} must be divisible by the number of processes ({ddp.world_size})"
+            f"batch_size {config.batch_size} is smaller than the number of processes ({ddp.world_size})"
         )
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -222,7 +222,6 @@ def train(
     torch.manual_seed(config.seed * 1_000_003 + ddp.rank)
     validation = data.validation[: config.eval_sequences]
     window = model.context_window
-    per_rank = config.batch_size // ddp.world_size
 
     history = History()
     step, bad_evals, seconds_before = 0, 0, 0.0
@@ -280,8 +279,10 @@ def train(
     tokens_seen = history.tokens[-1] if history.tokens else 0
     while step < config.steps:
         lr = optimizer.param_groups[0]["lr"]
-        batch = data.next_batch(config.batch_size, window)  # the global batch, identical on every rank
-        mine = batch[ddp.rank * per_rank : (ddp.rank + 1) * per_rank]
+        # the global batch, identical on every rank; each rank takes its share of the rows
+        batch = data.next_batch(config.batch_size, window)
+        bounds = [len(batch) * r // ddp.world_size for r in range(ddp.world_size + 1)]
+        mine = batch[bounds[ddp.rank] : bounds[ddp.rank + 1]]
         global_tokens = sum(len(s) - 1 for s in batch)
         my_tokens = sum(len(s) - 1 for s in mine)
         with autocast:

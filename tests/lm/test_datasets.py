@@ -6,34 +6,53 @@ import random
 
 import pytest
 import torch
-from simplellm.data import grammar
 
+from simplellm.data import grammar
 from simplellm.lm.datasets import (
     FixedSet,
-    crop,
     data_from_config,
     grammar_data,
     rng_state,
     set_rng_state,
     split_sentences,
     text_data,
+    windows,
 )
 from simplellm.lm.tokenizers import BOS, EOS, UNK
 
 
-def test_crop_keeps_short_sequences_and_cuts_long_ones_to_a_window_starting_anywhere():
+def test_windows_cut_a_sequence_so_that_every_token_is_predicted_exactly_once():
     rng = random.Random(0)
-    seq = list(range(10))
-    assert crop(seq, None, rng) is seq
-    assert crop(seq, 9, rng) is seq  # 9 inputs + 1 target = all 10 tokens
-    starts = collections.Counter()
-    for _ in range(2000):
-        piece = crop(seq, 4, rng)
-        assert len(piece) == 5 and piece == seq[piece[0] : piece[0] + 5]
-        starts[piece[0]] += 1
-    # every start 0..5 is possible and roughly equally likely (2000/6 = 333 each)
-    assert sorted(starts) == [0, 1, 2, 3, 4, 5]
-    assert min(starts.values()) > 250 and max(starts.values()) < 420
+    seq = [BOS, *range(4, 40), EOS]
+    assert windows(seq, None, rng) == [seq]
+    firsts = collections.Counter()
+    for _ in range(3000):
+        pieces = windows(seq, 8, rng)
+        assert all(2 <= len(p) <= 9 for p in pieces) and pieces[0][0] == BOS
+        assert all(a[-1] == b[0] for a, b in zip(pieces, pieces[1:], strict=False))  # overlap by one token
+        targets = [t for p in pieces for t in p[1:]]
+        assert targets == seq[1:]  # every target once, in order
+        assert all(len(p) == 9 for p in pieces[1:-1])  # full pieces between the first cut and the end
+        firsts[len(pieces[0]) - 1] += 1
+    # the first cut is uniform over 1..8 tokens (3000/8 = 375 each)
+    assert sorted(firsts) == list(range(1, 9)) and min(firsts.values()) > 300 and max(firsts.values()) < 450
+
+
+def test_where_the_cuts_fall_does_not_depend_on_the_sequence():
+    """Short sequences are cut as often as long ones can be: a piece without BOS says nothing of the end."""
+    rng = random.Random(1)
+    short = [BOS, 4, 5, EOS]  # 3 targets: cut when the first piece holds 1 or 2 of them
+    cuts = sum(len(windows(short, 8, rng)) > 1 for _ in range(4000))
+    assert cuts / 4000 == pytest.approx(2 / 8, abs=0.03)
+    # in pieces without BOS, the end token is as frequent as the language makes it: 1/16 per step of sticky
+    data = grammar_data(grammar("sticky", n=3), val_size=1, seed=0)
+    ends = positions = 0
+    for _ in range(100):
+        for piece in data.next_batch(64, window=16):
+            if piece[0] != BOS:
+                ends += piece[1:].count(EOS)
+                positions += len(piece) - 1
+    assert positions > 20_000 and ends / positions == pytest.approx(1 / 16, abs=0.005)
 
 
 def test_fixed_set_visits_every_sequence_once_per_epoch_in_a_new_order():
@@ -53,7 +72,7 @@ def test_fixed_set_visits_every_sequence_once_per_epoch_in_a_new_order():
 def test_data_state_resumes_the_exact_batches(train_size):
     g = grammar("sticky", n=3)
     data = grammar_data(g, train_size=train_size, val_size=8, seed=1)
-    data.next_batch(37, window=8)
+    data.next_batch(37, window=8)  # long samples are cut into pieces, at random places
     state = data.state_dict()
     # the state goes through a weights_only torch file, like every checkpoint entry
     buffer = io.BytesIO()
