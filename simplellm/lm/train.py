@@ -29,9 +29,12 @@ import torch
 
 from simplellm.data import GRAMMARS, grammar, language_parameters
 from simplellm.lm import checkpoint as ckpt
-from simplellm.lm.datasets import TrainingData, data_from_config
+from simplellm.lm.datasets import FixedSet, TrainingData, data_from_config
 from simplellm.lm.device import DEVICES, DTYPES, init_distributed, shutdown_distributed
+from simplellm.lm.floors import conditional_entropy, context_length, floor_report
 from simplellm.lm.models import FAMILIES, build_model
+from simplellm.lm.models.numpy_base import NumpyLanguageModel
+from simplellm.lm.numpy_train import train_numpy
 from simplellm.lm.trainer import History, TrainConfig, fit
 
 # Training defaults per model family, chosen by measurement on sticky n=3 (fresh samples, 1 CPU thread):
@@ -44,6 +47,8 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "rnn": {"steps": 2000, "batch_size": 64, "lr": 3e-3, "min_lr": 3e-4},
     "gru": {"steps": 2000, "batch_size": 64, "lr": 3e-3, "min_lr": 3e-4},
     "transformer": {"steps": 3000, "batch_size": 64, "lr": 3e-3, "min_lr": 3e-4},
+    # the NumPy models' own recipes (SGD with a step schedule; AdamW with warm-up + cosine): numpy_train.py
+    **{name: cls.train_defaults for name, cls in FAMILIES.items() if issubclass(cls, NumpyLanguageModel)},
 }
 
 THREADS_NOTE = "1 (measured: see TrainConfig.threads)"
@@ -496,7 +501,8 @@ def run(
     torch.manual_seed(config.seed)  # the initial weights
     model = build_model(family, vocab_size=data.tokenizer.vocab_size, **model_opts)
     start = time.perf_counter()
-    history = fit(model, data, config, resume=args.resume)
+    trainer = train_numpy if isinstance(model, NumpyLanguageModel) else fit  # NumPy: its own loop
+    history = trainer(model, data, config, resume=args.resume)
     seconds = history.seconds[-1] if history.seconds else time.perf_counter() - start
     floor = None
     if data_config["source"] == "grammar":
@@ -504,6 +510,10 @@ def run(
     if not main:
         return 0
     lines, results = report(family, model, data, history, seconds, floor)
+    if isinstance(data, FixedSet):  # a fixed training set: its floor tells learning from memorising
+        k, train_loss = context_length(model), model.cross_entropy(data.train)
+        results["train_set_loss"], results["train_set_floor"] = train_loss, conditional_entropy(data.train, k)
+        lines.append(f"train set   {floor_report(data.train, k, train_loss)}")
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = {
