@@ -20,23 +20,36 @@ DEFAULT_NUM = 1000
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m simplellm.lm.sample",
-        description="Print samples of a trained model, one per line.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python -m simplellm.lm.sample", description="Print samples of a trained model, one per line."
     )
-    parser.add_argument("--checkpoint", required=True, help="a model.pt written by simplellm.lm.train")
+    parser.add_argument("--checkpoint", required=True, help="a model.pt from simplellm.lm.train (required)")
     parser.add_argument(
-        "--num", type=int, default=None, help=f"samples to print (default: {DEFAULT_NUM}; with --beam: K)"
+        "--num", type=int, default=None, help=f"how many samples (default: {DEFAULT_NUM}; with --beam K: K)"
     )
-    parser.add_argument("--temperature", type=float, default=1.0, help="<1 sharpens, >1 flattens")
-    parser.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens")
-    parser.add_argument("--top-p", type=float, default=None, help="sample from the smallest set of mass >= p")
-    parser.add_argument("--greedy", action="store_true", help="always the likeliest token")
-    parser.add_argument("--beam", type=int, metavar="K", default=None, help="beam search of width K")
-    parser.add_argument("--prompt", default="", help="text every sample starts with")
-    parser.add_argument("--max-new-tokens", type=int, default=256, help="stop a sample after this many")
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same samples")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--temperature", type=float, default=1.0, help="below 1 sharpens, above 1 flattens (default: 1.0)"
+    )
+    parser.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest (default: all)")
+    parser.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help="sample from the smallest set of mass >= p (default: 1)",
+    )
+    parser.add_argument("--greedy", action="store_true", help="always the likeliest token (default: off)")
+    parser.add_argument(
+        "--beam",
+        type=int,
+        metavar="K",
+        default=None,
+        help="the K likeliest by beam search (default: off)",
+    )
+    parser.add_argument("--prompt", default="", help="text every sample starts with (default: none)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=256, help="cut a sample after this many tokens (default: 256)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same samples (default: 0)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     return parser
 
 

@@ -59,8 +59,10 @@ class TrainConfig:
     patience: int | None = None  # evaluations without improvement before stopping; None never stops early
     seed: int = 0  # dropout and every other random draw of training (the data has its own seed)
     device: str = "auto"  # auto: CUDA, then MPS, then CPU
-    # torch's intra-op threads. Measured for the default transformer on this project's 2 shared CPU cores:
-    # see the note in simplellm/lm/train.py (THREADS_NOTE); 1 thread is the faster default there.
+    # torch's intra-op threads (None: torch's choice). Measured with the default transformer on sticky,
+    # batch 64, on this project's 2 CPU cores shared with other work (load average 4.5): 1 thread
+    # 4.9-5.9 steps/s, 2 threads 0.45-0.81 steps/s, 7 to 13 times slower. A small model gains little
+    # from splitting its matrix products, and a contended thread stalls the other at every barrier.
     threads: int | None = 1
     dtype: str = "auto"  # auto: bfloat16 autocast on CUDA, float32 elsewhere
     compile: bool = False  # torch.compile the training step (CUDA mostly; needs a C++ compiler on CPU)

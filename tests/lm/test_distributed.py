@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from simplellm.data import grammar
+from simplellm.lm import train as train_cli
 from simplellm.lm.datasets import grammar_data
 from simplellm.lm.device import init_distributed, shutdown_distributed
 from simplellm.lm.models.base import TorchLanguageModel
@@ -131,6 +132,21 @@ def test_two_processes_train_like_one_with_the_same_global_batch_and_resume(tmp_
     assert not any((tmp_path / f"{run}-rank1").exists() for run in ("straight", "cut", "resumed"))
     saved = torch.load(tmp_path / "straight-rank0" / "last.pt", weights_only=True)
     assert len(saved["rng"]) == 2  # each process's random state, so a resumed run continues each one
+
+
+@pytest.mark.slow
+def test_the_command_line_under_torchrun_matches_one_process(tmp_path):
+    args = ["--grammar", "sticky", "--model", "gru", "--hidden", "16", "--embedding-dim", "8", "--steps", "6"]
+    args += ["--batch-size", "8", "--eval-every", "3", "--eval-sequences", "15", "--device", "cpu", "--quiet"]
+    done = torchrun("-m", "simplellm.lm.train", *args, "--out", str(tmp_path / "two"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("val loss") == 1  # rank 0 alone reports
+    assert train_cli.main([*args, "--out", str(tmp_path / "one")]) == 0
+    two, one = (
+        json.loads((tmp_path / name / "config.json").read_text())["history"] for name in ("two", "one")
+    )
+    assert two["train_loss"] == pytest.approx(one["train_loss"], abs=1e-5)
+    assert two["val_loss"] == pytest.approx(one["val_loss"], abs=1e-5)
 
 
 if __name__ == "__main__":
