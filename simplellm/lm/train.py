@@ -19,6 +19,7 @@ import dataclasses
 import json
 import math
 import sys
+import textwrap
 import time
 import types
 import typing
@@ -161,12 +162,19 @@ def defaults_text(defaults: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------ the parser
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps option help without breaking a hyphenated model name (numpy-ngram) across two lines."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simplellm.lm.train",
         description="Train a language model on a synthetic language or a text.",
         epilog=__doc__.split("\n\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data (one of --grammar or --text)")
     source = data.add_mutually_exclusive_group()

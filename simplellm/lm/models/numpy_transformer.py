@@ -95,13 +95,16 @@ class NumpyTransformer(NumpyLanguageModel):
     Config: ClassVar[type] = NumpyTransformerConfig
     default_optimizer: ClassVar[str] = "adam"
     default_schedule: ClassVar[str] = "cosine"
-    # the torch trainer's recipe (AdamW, warm-up + cosine, clipping at 1); a small model takes a larger lr
+    # the torch trainer's recipe (AdamW, warm-up + cosine, clipping at 1), with its default decay of 0.1:
+    # on sticky n=2, 1000 steps, float32, decay 0.1 measured val 3.6531 and 94.7% valid samples against
+    # 3.6561 and 93.2% without (the torch GPT's command-line default, measured on n=3, is no decay)
     train_defaults: ClassVar[dict[str, Any]] = {
         "steps": 2000,
         "batch_size": 32,
         "lr": 1e-2,
         "min_lr": 1e-3,
         "warmup_steps": 100,
+        "weight_decay": 0.1,
         "eval_every": 200,
     }
 
