@@ -19,6 +19,7 @@ import dataclasses
 import json
 import math
 import sys
+import textwrap
 import time
 import types
 import typing
@@ -29,9 +30,12 @@ import torch
 
 from simplellm.data import GRAMMARS, grammar, language_parameters
 from simplellm.lm import checkpoint as ckpt
-from simplellm.lm.datasets import TrainingData, data_from_config
+from simplellm.lm.datasets import FixedSet, TrainingData, data_from_config
 from simplellm.lm.device import DEVICES, DTYPES, init_distributed, shutdown_distributed
+from simplellm.lm.floors import conditional_entropy, context_length, floor_report
 from simplellm.lm.models import FAMILIES, build_model
+from simplellm.lm.models.numpy_base import NumpyLanguageModel
+from simplellm.lm.numpy_train import train_numpy
 from simplellm.lm.trainer import History, TrainConfig, fit
 
 # Training defaults per family, measured on sticky n=3 with fresh samples, batch 64, one CPU thread
@@ -53,6 +57,8 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "rnn": {"steps": 3000, "lr": 1e-2, "min_lr": 1e-4, "weight_decay": 0.0},
     "gru": {"steps": 3000, "lr": 1e-2, "min_lr": 1e-4, "weight_decay": 0.0},
     "transformer": {"steps": 5000, "lr": 1e-2, "min_lr": 3e-5, "weight_decay": 0.0},
+    # the NumPy models' own recipes (SGD with a step schedule; AdamW with warm-up + cosine): numpy_train.py
+    **{name: cls.train_defaults for name, cls in FAMILIES.items() if issubclass(cls, NumpyLanguageModel)},
 }
 
 
@@ -156,12 +162,19 @@ def defaults_text(defaults: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------ the parser
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps option help without breaking a hyphenated model name (numpy-ngram) across two lines."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simplellm.lm.train",
         description="Train a language model on a synthetic language or a text.",
         epilog=__doc__.split("\n\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data (one of --grammar or --text)")
     source = data.add_mutually_exclusive_group()
@@ -512,7 +525,8 @@ def run(
     torch.manual_seed(config.seed)  # the initial weights
     model = build_model(family, vocab_size=data.tokenizer.vocab_size, **model_opts)
     start = time.perf_counter()
-    history = fit(model, data, config, resume=args.resume)
+    trainer = train_numpy if isinstance(model, NumpyLanguageModel) else fit  # NumPy: its own loop
+    history = trainer(model, data, config, resume=args.resume)
     seconds = history.seconds[-1] if history.seconds else time.perf_counter() - start
     floor = None
     if data_config["source"] == "grammar":
@@ -520,6 +534,10 @@ def run(
     if not main:
         return 0
     lines, results = report(family, model, data, history, seconds, floor)
+    if isinstance(data, FixedSet):  # a fixed training set: its floor tells learning from memorising
+        k, train_loss = context_length(model), model.cross_entropy(data.train)
+        results["train_set_loss"], results["train_set_floor"] = train_loss, conditional_entropy(data.train, k)
+        lines.append(f"train set   {floor_report(data.train, k, train_loss)}")
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = {
