@@ -21,8 +21,8 @@ Measured:
 
 The contenders are timed in turn within each round (A B C, A B C, ...), so a slow spell of a shared
 machine hits all of them; each speed is the median over rounds, and each ratio is the median of the
-ratios within a round. One torch thread unless a row says otherwise. Results are machine-dependent:
-read the ratios.
+ratios within a round, shown with their range over the rounds (how noisy the machine was). One torch
+thread unless a row says otherwise. Results are machine-dependent: read the ratios.
 """
 
 from __future__ import annotations
@@ -184,9 +184,19 @@ def speeds(times: dict[str, list[float]], tokens: int) -> dict[str, float]:
     return {name: tokens / statistics.median(seconds) for name, seconds in times.items()}
 
 
+def ratios(times: dict[str, list[float]], faster: str, slower: str) -> list[float]:
+    """How many times faster ``faster`` ran than ``slower``, in each round."""
+    return [s / f for f, s in zip(times[faster], times[slower], strict=True)]
+
+
 def ratio(times: dict[str, list[float]], faster: str, slower: str) -> float:
-    """How many times faster ``faster`` ran than ``slower``: the median of the per-round ratios."""
-    return statistics.median(s / f for f, s in zip(times[faster], times[slower], strict=True))
+    return statistics.median(ratios(times, faster, slower))
+
+
+def versus(times: dict[str, list[float]], ours: str, theirs: str) -> dict:
+    """The headline ratio (median of the rounds') and its range over the rounds: how noisy it was."""
+    each = ratios(times, ours, theirs)
+    return {"sdpa/pytorch": statistics.median(each), "range": (min(each), max(each))}
 
 
 def load() -> str:
@@ -212,7 +222,7 @@ class Sizes:
             ),
         ]
     )
-    rounds: int = 7  # timed rounds per measurement (each figure is a median over these)
+    rounds: int = 11  # timed rounds per measurement (each figure is a median over these)
     train_steps: int = 2  # optimizer steps per contender per round
     gen_rows: int = 64  # generation: rows sampled together ...
     gen_tokens: int = 127  # ... each this many new tokens after BOS (BOS + 127 fills a 128 window)
@@ -277,7 +287,7 @@ def training(setting: Setting, sizes: Sizes, threads: int) -> dict:
         f"{setting.seq_len}",
         "threads": threads,
         **speeds(times, sizes.train_steps * setting.batch * setting.seq_len),
-        "sdpa/pytorch": ratio(times, "sdpa", "pytorch"),
+        **versus(times, "sdpa", "pytorch"),
         "note": f"explicit/pytorch {ratio(times, 'explicit', 'pytorch'):.2f}x; first losses agree to "
         f"{gap:.1e}; {load()}",
     }
@@ -302,7 +312,7 @@ def inference(setting: Setting, sizes: Sizes) -> dict:
         "benchmark": f"inference forward, {setting.name}, batch {setting.batch}x{setting.seq_len}",
         "threads": torch.get_num_threads(),
         **{name: fast[name] for name in ("explicit", "sdpa", "pytorch")},
-        "sdpa/pytorch": ratio(times, "sdpa", "pytorch"),
+        **versus(times, "sdpa", "pytorch"),
         "note": f"PyTorch's fast path (exact GELU) {fast['pytorch fast path']:,.0f} tokens/s, ours SDPA "
         f"{ratio(times, 'sdpa', 'pytorch fast path'):.2f}x that; {load()}",
     }
@@ -332,7 +342,7 @@ def generation(setting: Setting, sizes: Sizes) -> list[dict]:
             "explicit": fast["explicit cached"],
             "sdpa": fast["sdpa cached"],
             "pytorch": math.nan,
-            "sdpa/pytorch": ratio(times, "sdpa cached", "pytorch"),
+            **versus(times, "sdpa cached", "pytorch"),
             "note": f"the cache is {ratio(times, 'explicit cached', 'explicit'):.1f}x (explicit) and "
             f"{ratio(times, 'sdpa cached', 'sdpa'):.1f}x (SDPA) re-reading; PyTorch's stack has no cache, "
             f"so the ratio is against its re-reading; {load()}",
@@ -341,7 +351,7 @@ def generation(setting: Setting, sizes: Sizes) -> list[dict]:
             "benchmark": f"{what}, re-reading the context",
             "threads": torch.get_num_threads(),
             **{name: fast[name] for name in ("explicit", "sdpa", "pytorch")},
-            "sdpa/pytorch": ratio(times, "sdpa", "pytorch"),
+            **versus(times, "sdpa", "pytorch"),
             "note": f"every step re-reads up to {min(new, setting.model['block_size'])} tokens; {load()}",
         },
     ]
@@ -373,13 +383,14 @@ def markdown(rows: list[dict]) -> str:
 
     lines = [
         "| benchmark | threads | ours, explicit (tokens/s) | ours, SDPA (tokens/s) | PyTorch's modules "
-        "(tokens/s) | SDPA / PyTorch | note |",
+        "(tokens/s) | SDPA / PyTorch (range over rounds) | note |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['benchmark']} | {r['threads']} | {cell(r['explicit'])} | {cell(r['sdpa'])} | "
-            f"{cell(r['pytorch'])} | {r['sdpa/pytorch']:.2f}x | {r['note']} |"
+            f"{cell(r['pytorch'])} | {r['sdpa/pytorch']:.2f}x ({r['range'][0]:.2f}-{r['range'][1]:.2f}) | "
+            f"{r['note']} |"
         )
     return "\n".join(lines)
 

@@ -42,3 +42,20 @@ def test_quick_without_out_writes_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     assert aggregator.main([]) == 0
     assert (tmp_path / "RESULTS.md").read_text() == "# report"
+
+
+def test_the_numpy_benchmark_runs_through_the_aggregator_when_present():
+    if importlib.util.find_spec("benchmarks.numpy_vs_torch") is None:
+        return  # not merged into this checkout: the test above covers its absence
+    report = aggregator.run_all(quick=True, only=["numpy_vs_torch"])
+    assert "## The NumPy transformer" in report and "| float64 |" in report and "| float32 |" in report
+
+
+def test_the_standing_says_when_the_rounds_disagree_with_the_median():
+    def row(median, low, high):
+        return {"benchmark": "training x", "threads": 1, "sdpa/pytorch": median, "range": (low, high)}
+
+    rows = [row(1.2, 1.1, 1.3), row(1.02, 0.95, 1.1), row(0.98, 0.9, 1.05), row(0.8, 0.7, 0.9)]
+    lines = aggregator.standing({"transformer_speed": rows + [{**row(0.5, 0.4, 0.6), "threads": 2}]})
+    verdicts = [line.split("**")[1] for line in lines]
+    assert verdicts == ["met", "met, within the noise", "missed, within the noise", "missed"]

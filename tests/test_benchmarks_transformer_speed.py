@@ -101,6 +101,7 @@ def test_a_tiny_run_reports_finite_speeds_for_every_contender():
         assert r["threads"] == 1
         for key in ("explicit", "sdpa", "sdpa/pytorch"):
             assert math.isfinite(r[key]) and r[key] > 0, (r["benchmark"], key)
+        assert r["range"][0] <= r["sdpa/pytorch"] <= r["range"][1]
         cached = "key/value cache" in r["benchmark"]
         assert math.isnan(r["pytorch"]) if cached else r["pytorch"] > 0
     assert "parameters" in rows[0]["benchmark"] and "load" in rows[0]["note"]
