@@ -98,7 +98,7 @@ def run(repeats: int = 10, configs: list | None = None) -> list[dict]:
                         "benchmark": f"transformer fwd+bwd, {name}, batch {batch_size}x{seq_len}",
                         "dtype": dtype,
                         **m,
-                        "note": f"{m['parameters']:,} parameters; |loss gap| {m['loss_gap']:.1e}; "
+                        "note": f"{m['parameters']:,} parameters; loss gap {m['loss_gap']:.1e}; "
                         f"NumPy BLAS threads: {'1' if blas is not None else 'library default'}",
                     }
                 )

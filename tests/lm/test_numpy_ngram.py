@@ -247,3 +247,16 @@ def test_generation_goes_through_the_shared_sampler():
     samples = net.generate(20, seed=1, temperature=1.0)
     assert sum(s == [4, 5, 6, 7, EOS] for s in samples) >= 18
     assert net.generate(20, seed=1) == samples
+
+
+def test_on_the_shipped_word_corpus_every_run_stays_above_its_floor():
+    from simplellm.lm import numpy_demo
+
+    data = numpy_demo.word_corpus()
+    rows, shown = numpy_demo.ngram_rows(data, [(300, True), (300, False)])
+    assert shown is not None and rows[0]["floor"] < rows[1]["floor"]  # losing the order costs
+    for row in rows:
+        assert row["floor"] < row["train_loss"] < math.log(data.tokenizer.vocab_size)
+    table = numpy_demo.markdown(rows)
+    assert table.count("\n") == 3 and "as a multiset" in table
+    assert top_predictions(shown, data.tokenizer, ["the baker"]).startswith("the baker ...")

@@ -267,7 +267,7 @@ def test_adam_training_equals_the_torch_trainer_step_for_step():
     trained = model.to_torch_state_dict()
     moved = 0.0
     for name, p in gpt.state_dict().items():
-        assert relative_error(trained[name], p) < 1e-9, name
+        assert relative_error(trained[name], p) < 1e-11, name  # measured: 2e-13
         moved = max(moved, relative_error(p, torch_gpt().state_dict()[name]))
     assert moved > 0.05  # the weights did change
 
