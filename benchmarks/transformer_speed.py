@@ -400,7 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
-    parser.add_argument("--rounds", type=int, default=Sizes.rounds, help="timed rounds per figure")
+    parser.add_argument(
+        "--rounds", type=int, default=Sizes.rounds, help="timed rounds per training and inference figure"
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes(rounds=args.rounds)
     print(markdown(run(sizes)))
