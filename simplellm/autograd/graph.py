@@ -93,16 +93,31 @@ def plot_graph(root: Value, ax: Axes | None = None, fontsize: float = 8.0) -> Ax
     for node in order:
         layers.setdefault(column[node], []).append(node)
     height: dict[Value, float] = {}
-    for c in sorted(layers):
-        nodes = layers[c]
-        if c > 0:  # stable sort: ties keep the topological order
-            nodes.sort(key=lambda n: -sum(height.get(p, 0.0) for p in n._prev) / max(len(n._prev), 1))
+
+    def stack(nodes: list[Value]) -> None:
         for i, node in enumerate(nodes):
             height[node] = (len(nodes) - 1) / 2 - i
 
+    for nodes in layers.values():
+        stack(nodes)
+
+    # Sweeps right then left (the barycentre heuristic of layered drawing): sort each column by the mean
+    # height of the neighbours in the column just placed. Stable sorts: ties keep the previous order.
+    def mean_height(node: Value, near: tuple[Value, ...] | list[Value]) -> float:
+        return sum(height[m] for m in near) / len(near) if near else height[node]
+
+    for sweep in range(4):
+        inputs_side = sweep % 2 == 0
+        for c in sorted(layers, reverse=not inputs_side):
+            if inputs_side:
+                layers[c].sort(key=lambda node: -mean_height(node, node._prev))
+            else:
+                layers[c].sort(key=lambda node: -mean_height(node, readers.get(node, [])))
+            stack(layers[c])
+
     n_columns, n_rows = len(layers), max(len(nodes) for nodes in layers.values())
     if ax is None:
-        _, ax = plt.subplots(figsize=(min(2.0 + 1.7 * n_columns, 16), min(1.0 + 0.75 * n_rows, 12)))
+        _, ax = plt.subplots(figsize=(min(2.0 + 1.7 * n_columns, 16), min(0.8 + 0.6 * n_rows, 12)))
     boxes = {}
     for node in order:
         if node is root:
