@@ -28,12 +28,30 @@ KIND_COLOURS = {
     "digit": "tab:green",
     "space": "tab:purple",
     "punctuation": "tab:red",
-    "frequent word": "tab:blue",
-    "word": "tab:cyan",
-    "number": "tab:green",
     "other": "tab:brown",
+    "pronoun": "tab:orange",
+    "preposition": "tab:purple",
+    "determiner": "tab:pink",
+    "conjunction": "tab:olive",
+    "auxiliary verb": "tab:brown",
+    "number": "tab:green",
+    "word": "tab:cyan",
 }
-FREQUENT_WORDS = 20  # a word tokenizer's ids follow frequency: the first 20 words are the commonest
+# English closed-class words: few, frequent, and each kind used in its own places in a sentence, so a
+# model that has learned some grammar gives each kind its own region. Every other word is a "word".
+FUNCTION_WORDS = {
+    "pronoun": "i me my mine you your yours he him his she her hers it its we us our they them their who "
+    "whom whose what this that these those myself yourself himself herself itself ourselves themselves "
+    "nobody somebody someone something anyone anything everyone everything nothing",
+    "preposition": "in on at by for from to of with into onto across over under through about after before "
+    "between behind beside near without within up down out off along around past toward towards until "
+    "upon against among during",
+    "determiner": "the a an every each some any no all both many much more most few several another other",
+    "conjunction": "and but or nor so because if when while than then as though although unless whether",
+    "auxiliary verb": "is was are were be been being am has had have having do did does done will would "
+    "can could cannot shall should may might must",
+}
+WORD_KINDS = {word: kind for kind, words in FUNCTION_WORDS.items() for word in words.split()}
 
 
 # ------------------------------------------------------------------ PCA
@@ -85,8 +103,8 @@ def embedding_table(model: Any) -> np.ndarray:
 
 
 def token_kind(tokenizer: Tokenizer, token: int) -> str:
-    """What kind of token this is: special; for characters lower, upper, digit, space or punctuation;
-    for words punctuation, number, frequent word (the 20 commonest) or word."""
+    """What kind of token this is: special; for characters lower, upper, digit, space or punctuation; for
+    words punctuation, number, one of the English function-word kinds (FUNCTION_WORDS) or word."""
     text = tokenizer.itos[token]
     if text in SPECIAL_TOKENS:
         return "special"
@@ -104,7 +122,7 @@ def token_kind(tokenizer: Tokenizer, token: int) -> str:
         return "punctuation"
     if text.isdigit():
         return "number"
-    return "frequent word" if token < len(SPECIAL_TOKENS) + FREQUENT_WORDS else "word"
+    return WORD_KINDS.get(text, "word")
 
 
 def show_token(tokenizer: Tokenizer, token: int) -> str:
@@ -153,8 +171,7 @@ def attention_grid(model: Any, tokenizer: Tokenizer, prompt: str, path: str | Pa
         sharex=True,
         sharey=True,
     )
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#d9d9d9")  # the masked future
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#d9d9d9")  # grey: the masked future
     for layer in range(layers):
         for head in range(heads):
             ax = axes[layer][head]
