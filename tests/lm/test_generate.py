@@ -290,12 +290,8 @@ def test_interactive_ends_cleanly_at_end_of_input_and_on_ctrl_c(monkeypatch, cap
 @pytest.mark.slow
 def test_interactive_through_a_real_pipe_and_a_real_ctrl_c(checkpoint):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [
-        sys.executable,
-        "-m",
-        "simplellm.lm.generate",
-        "--interactive",
-    ]
+    module = [sys.executable, "-m", "simplellm.lm.generate"]
+    command = [*module, "--interactive", "--checkpoint", str(checkpoint)]
     done = subprocess.run(
         command, input="the cat sat on the\n:greedy on\nthe dog\n", env=env, capture_output=True, text=True
     )
