@@ -258,11 +258,10 @@ def interactive(
             import readline  # noqa: F401  (line editing and history for input(), where Python has it)
         except ImportError:
             pass
-    print(
-        f"{model.family}, {tokenizer.kind} tokens ({tokenizer.vocab_size}). {settings.describe()}", file=out
-    )
-    print("Type a prompt; :help for settings; quit, Ctrl-D or Ctrl-C to leave.", file=out)
+    vocabulary = f"{tokenizer.kind} tokens ({tokenizer.vocab_size})"
     try:
+        print(f"{model.family}, {vocabulary}. {settings.describe()}", file=out)
+        print("Type a prompt; :help for settings; quit, Ctrl-D or Ctrl-C to leave.", file=out)
         while True:
             line = read_line(stdin, out, echo)
             if line is None:  # end of input (Ctrl-D)
