@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +136,15 @@ def show_token(tokenizer: Tokenizer, token: int) -> str:
 
 
 def pyplot() -> Any:
+    """matplotlib.pyplot, drawing off-screen (Agg) unless a backend is already chosen.
+
+    A notebook kernel chooses its inline backend through MPLBACKEND; switching it to Agg would make
+    every later ``plt.show()`` of the notebook draw nothing.
+    """
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

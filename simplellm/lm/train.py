@@ -480,11 +480,9 @@ def plot_history(
     history: History, path: Path, floor: float | None = None, title: str = "", overfit_from: int | None = None
 ) -> None:
     """Training and validation loss by step, learning rate on a second axis; where overfitting began."""
-    import matplotlib
+    from simplellm.lm.pictures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if len(history.steps) > 1:
         ax.plot(
