@@ -17,7 +17,14 @@ from simplellm import MILESTONES
 
 
 def available_milestones() -> list[str]:
-    return [tier for tier in MILESTONES if importlib.util.find_spec(f"simplellm.{tier}.test") is not None]
+    found = []
+    for tier in MILESTONES:
+        try:
+            if importlib.util.find_spec(f"simplellm.{tier}.test") is not None:
+                found.append(tier)
+        except ModuleNotFoundError:  # the tier's package itself is not there yet
+            pass
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,9 +84,13 @@ def train_torch(cfg: Config, a0: float, b0: float) -> list[float]:
 
 
 def plot(losses: list[float], torch_losses: list[float], path: Path) -> None:
+    import os
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")  # off-screen, unless a notebook kernel chose its inline backend
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -62,9 +62,11 @@ def filter_logprobs(
 
 def choose(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One token per row, drawn from each row's probabilities (inverse transform sampling)."""
-    u = rng.random((probs.shape[0], 1))
-    idx = (np.cumsum(probs, axis=-1) < u).sum(axis=-1)
-    return np.minimum(idx, probs.shape[-1] - 1)
+    cumulative = np.cumsum(probs, axis=-1)
+    # u in [0, total): the chosen i has cumulative[i-1] <= u < cumulative[i], so probs[i] > 0 always
+    # (a total a rounding error below 1, or u = 0 before a zero, can never pick a filtered-out token)
+    u = rng.random((probs.shape[0], 1)) * cumulative[:, -1:]
+    return (cumulative <= u).sum(axis=-1)
 
 
 def sample(

@@ -8,6 +8,11 @@ The same network, trained three ways; nothing changes but the machinery:
 
 The stages define the same names, so import the one you want by module:
 ``from simplellm.nn import stage1_value as stage``. ``python -m simplellm.nn.test`` trains all three.
+
+Beside them, the layers a language model needs, with hand-written backward passes in NumPy:
+``simplellm.nn.numpy_layers`` (``Linear``, ``Embedding``, ``LayerNorm``, ``Tanh``, ``ReLU``, ``GELU``,
+``SoftmaxCrossEntropy``, ``CausalSelfAttention``, ``Sequential``) and ``simplellm.nn.numpy_optim``
+(``SGD``, ``Adam``).
 """
 
 from simplellm.nn.datasets import Quadratic, make_moons, make_quadratic, train_test_split

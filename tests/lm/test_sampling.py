@@ -143,3 +143,26 @@ def test_beam_width_one_is_greedy():
     model = chain_model(p_stop=0.45)
     (beam,) = beam_search(model, beam_width=1)
     assert beam.tokens == sample(model, 1, greedy=True)[0]
+
+
+class _FixedDraw:
+    """A generator stand-in whose uniform draws are all one value."""
+
+    def __init__(self, u: float) -> None:
+        self.u = u
+
+    def random(self, shape):
+        return np.full(shape, self.u)
+
+
+def test_choose_never_picks_a_token_of_probability_zero_at_either_end():
+    from simplellm.lm.sampling import choose
+
+    # a total a rounding error below 1 and a draw just under 1: the last *possible* token, not a filtered one
+    probs = np.array([[0.3, 0.7 - 1e-15, 0.0, 0.0]])
+    assert choose(probs, _FixedDraw(np.nextafter(1.0, 0.0))).tolist() == [1]
+    # a draw of exactly 0 before a zero: the first possible token
+    assert choose(np.array([[0.0, 0.0, 1.0]]), _FixedDraw(0.0)).tolist() == [2]
+    # and in between, inverse transform sampling as before
+    assert choose(np.array([[0.25, 0.25, 0.5]] * 3), _FixedDraw(0.6)).tolist() == [2, 2, 2]
+    assert choose(np.array([[0.25, 0.25, 0.5]]), _FixedDraw(0.3)).tolist() == [1]

@@ -5,9 +5,9 @@ from dataclasses import dataclass, replace
 
 import pytest
 import torch
-from simplellm.data import grammar
 from torch import nn
 
+from simplellm.data import grammar
 from simplellm.lm.checkpoint import read_checkpoint
 from simplellm.lm.datasets import grammar_data
 from simplellm.lm.device import Distributed

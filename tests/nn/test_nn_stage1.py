@@ -171,3 +171,25 @@ def test_gradient_of_stage1_mlp_equals_torch_for_random_inputs(seed, sizes, n_in
         torch.testing.assert_close(
             torch.tensor(ours_b[i], dtype=torch.float64), params[2 * i + 1].grad, rtol=1e-10, atol=1e-12
         )
+
+
+def test_gradient_of_stage1_mlp_equals_central_finite_differences():
+    model = s1.MLP(3, [5, 4, 1], seed=7)
+    rng = random.Random(7)
+    for p in model.parameters():
+        p.data += rng.uniform(-0.3, 0.3)  # non-zero biases too
+    X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(6)]
+    y = [rng.uniform(-1, 1) for _ in range(6)]
+    model.zero_grad()
+    s1.mse_loss(model, X, y).backward()
+    h = 1e-6
+    for p in model.parameters():
+        old = p.data
+        p.data = old + h
+        up = s1.mse(model, X, y)
+        p.data = old - h
+        down = s1.mse(model, X, y)
+        p.data = old
+        assert p.grad == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-8)
+    assert len(model.parameters()) == 49
+    assert sum(p.grad != 0.0 for p in model.parameters()) > 30  # most of them are exercised

@@ -14,6 +14,8 @@ from simplellm.lm.models.base import LanguageModel, TorchLanguageModel, pad_batc
 from simplellm.lm.models.bigram import NeuralBigram
 from simplellm.lm.models.mlp import MLPLanguageModel
 from simplellm.lm.models.ngram import CountNGram
+from simplellm.lm.models.numpy_ngram import NumpyNGram
+from simplellm.lm.models.numpy_transformer import NumpyTransformer
 from simplellm.lm.models.rnn import GRULanguageModel, RNNLanguageModel
 from simplellm.lm.models.transformer import GPT
 
@@ -25,6 +27,9 @@ FAMILIES: dict[str, type[LanguageModel]] = {
     "rnn": RNNLanguageModel,
     "gru": GRULanguageModel,
     "transformer": GPT,
+    # the same ideas without autograd: backward passes written by hand in NumPy
+    "numpy-ngram": NumpyNGram,
+    "numpy-transformer": NumpyTransformer,
 }
 
 
@@ -54,6 +59,8 @@ __all__ = [
     "LanguageModel",
     "MLPLanguageModel",
     "NeuralBigram",
+    "NumpyNGram",
+    "NumpyTransformer",
     "RNNLanguageModel",
     "TorchLanguageModel",
     "build_model",

@@ -33,7 +33,16 @@ def fresh(family, **options):
 
 
 def test_the_registry_holds_every_family_with_a_config_that_starts_with_the_vocabulary():
-    assert set(FAMILIES) == {"ngram", "bigram", "mlp", "rnn", "gru", "transformer"}
+    assert set(FAMILIES) == {
+        "ngram",
+        "bigram",
+        "mlp",
+        "rnn",
+        "gru",
+        "transformer",
+        "numpy-ngram",
+        "numpy-transformer",
+    }
     for name, cls in FAMILIES.items():
         assert cls.family == name
         assert dataclasses.fields(cls.Config)[0].name == "vocab_size"
