@@ -7,13 +7,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from simplellm.lm import evaluate as ev
+from simplellm.lm.milestone import LANGUAGES
+from simplellm.lm.pictures import pyplot
 
-matplotlib.use("Agg")  # files only, no window
-import matplotlib.pyplot as plt  # noqa: E402
-
-from simplellm.lm import evaluate as ev  # noqa: E402
-from simplellm.lm.milestone import LANGUAGES  # noqa: E402
+plt = pyplot()  # files only (Agg), unless a notebook kernel chose its inline backend
 
 COLOURS = {
     "uniform": "C7",
