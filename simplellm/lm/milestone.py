@@ -198,7 +198,11 @@ def _gru_training(lang: Language, regime: str) -> dict[str, Any]:
         return _torch_training(1000, 1e-2)
     if regime == "half":  # no target: the GRU does not learn to add in this budget
         return _torch_training(3000, 1e-2)
-    return _torch_training(10_000, 5e-3) if lang.name == "counting" else _torch_training(12_000, 1e-2)
+    # batches of 2,048 predicted tokens: the noise, not the loss, keeps the last invalid samples alive
+    # (sticky n = 4: 12,000 steps of 1,024 tokens 99.0%, 30,000 of 1,024 99.3%, 12,000 of 2,048 99.5%,
+    # 20,000 of 2,048 99.7%)
+    lr = 5e-3 if lang.name == "counting" else 1e-2
+    return _torch_training(16_000, lr, tokens=2048)
 
 
 def _transformer_options(lang: Language) -> dict[str, Any]:
@@ -214,7 +218,8 @@ def _transformer_training(lang: Language, regime: str) -> dict[str, Any]:
     if regime == "fixed":
         return _torch_training(1000, 4e-3)
     if regime == "half":  # a finite training set: weight decay for generalisation
-        return _torch_training(6000, 3e-3, weight_decay=0.1)
+        # 6,000 steps: 98.4% held-out exact match, 98.8% sampled valid; 12,000: 98.5% and 99.25%
+        return _torch_training(12_000, 3e-3, weight_decay=0.1)
     return _torch_training(12_000, 4e-3)
 
 
@@ -269,8 +274,10 @@ class Job:
         """A rough CPU-seconds guess, to start the long jobs first (results never depend on it)."""
         steps = self.training.get("steps", 0)
         per_step = {"gru": 7e-3, "rnn": 5e-3, "transformer": 9e-3, "mlp": 2.5e-3, "bigram": 1.5e-3}
-        if self.model == "gru" and self.options.get("hidden", 0) > 64:
-            per_step["gru"] = 1.1e-2
+        if self.model == "gru":
+            per_step["gru"] *= (
+                (2 if self.options.get("hidden", 0) > 64 else 1.5) * self.training.get("tokens", 1024) / 1024
+            )
         return (
             2 + steps * per_step.get(self.model, 0.0) + (3 if self.model in ("ngram", "transformer") else 0)
         )
