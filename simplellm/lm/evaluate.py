@@ -33,6 +33,7 @@ import numpy as np
 
 from simplellm.data import Grammar, wilson_interval
 from simplellm.lm.models.base import LanguageModel
+from simplellm.lm.sampling import continue_batch
 from simplellm.lm.tokenizers import BOS, EOS, PAD, UNK, Tokenizer
 
 #: a model whose novelty is more than this below the ideal is reported as memorising (3 points)
@@ -237,20 +238,9 @@ def greedy_completions(
     for _, rows in sorted(by_length.items()):
         for start in range(0, len(rows), 512):
             chunk = rows[start : start + 512]
-            generated: list[list[int]] = [[] for _ in chunk]
-            alive = np.arange(len(chunk))
-            state, logp = model.start([encoded[i] for i in chunk])
-            for step in range(max_new_tokens):
-                tokens = logp.argmax(axis=-1)
-                for row, token in zip(alive, tokens, strict=True):
-                    generated[row].append(int(token))
-                running = tokens != EOS
-                if step == max_new_tokens - 1 or not running.any():
-                    break
-                if not running.all():
-                    state = model.select(state, np.flatnonzero(running))
-                    alive, tokens = alive[running], tokens[running]
-                state, logp = model.advance(state, tokens)
+            generated = continue_batch(
+                model, [encoded[i] for i in chunk], max_new_tokens, lambda logp: logp.argmax(axis=-1)
+            )
             for i, ids in zip(chunk, generated, strict=True):
                 out[i] = finished_text(ids, tokenizer)
     return out

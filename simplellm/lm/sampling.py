@@ -13,7 +13,7 @@ is the sampler's job, and it is the same job for a count table, a NumPy network 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,28 +100,42 @@ def sample(
     if not greedy:
         check_options(model.vocab_size, temperature, top_k, top_p)
     rng = np.random.default_rng(seed)
+
+    def pick(logp: np.ndarray) -> np.ndarray:
+        if greedy:
+            return logp.argmax(axis=-1)
+        return choose(filter_logprobs(logp, temperature, top_k, top_p), rng)
+
     results: list[list[int]] = []
     for first in range(0, num, batch_size):
         rows = min(batch_size, num - first)
-        outputs: list[list[int]] = [[] for _ in range(rows)]
-        alive = np.arange(rows)  # which outputs the state's rows belong to
-        state, logp = model.start([list(prompt)] * rows)
-        for step in range(max_new_tokens):
-            if greedy:
-                tokens = logp.argmax(axis=-1)
-            else:
-                tokens = choose(filter_logprobs(logp, temperature, top_k, top_p), rng)
-            for row, token in zip(alive, tokens, strict=True):
-                outputs[row].append(int(token))
-            running = tokens != EOS
-            if step == max_new_tokens - 1 or not running.any():
-                break
-            if not running.all():
-                state = model.select(state, np.flatnonzero(running))
-                alive, tokens = alive[running], tokens[running]
-            state, logp = model.advance(state, tokens)
-        results.extend(outputs)
+        results.extend(continue_batch(model, [list(prompt)] * rows, max_new_tokens, pick))
     return results
+
+
+def continue_batch(
+    model: Any,
+    contexts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    pick: Callable[[np.ndarray], np.ndarray],
+) -> list[list[int]]:
+    """Continue every context together, ``pick`` choosing the next tokens from the log-probabilities
+    (rows, V); a row leaves the batch at EOS (kept as its last token) or after ``max_new_tokens``."""
+    outputs: list[list[int]] = [[] for _ in contexts]
+    alive = np.arange(len(contexts))  # which outputs the state's rows belong to
+    state, logp = model.start([list(c) for c in contexts])
+    for step in range(max_new_tokens):
+        tokens = pick(logp)
+        for row, token in zip(alive, tokens, strict=True):
+            outputs[row].append(int(token))
+        running = tokens != EOS
+        if step == max_new_tokens - 1 or not running.any():
+            break
+        if not running.all():
+            state = model.select(state, np.flatnonzero(running))
+            alive, tokens = alive[running], tokens[running]
+        state, logp = model.advance(state, tokens)
+    return outputs
 
 
 @dataclass
