@@ -424,6 +424,11 @@ def external_table(external: dict[str, Any]) -> str:
     )
 
 
+def judged(summary: dict[str, Any]) -> bool:
+    """Whether a run's targets decide its verdict: not for a quick (smoke) run."""
+    return summary["settings"]["name"] != "quick"
+
+
 def report(summary: dict[str, Any]) -> str:
     """The whole Markdown report of a run."""
     results, found = summary["results"], [Target(**t) for t in summary["targets"]]
@@ -465,6 +470,15 @@ def report(summary: dict[str, Any]) -> str:
         "",
         f"## Targets: {sum(bool(t.met) for t in met)} of {len(met)} met"
         + (f" ({len(found) - len(met)} not run)" if len(met) < len(found) else ""),
+    ]
+    if not judged(summary):
+        parts += [
+            "",
+            f"Not judged: a {summary['settings']['name']} run is a smoke run, with settings far too small "
+            "for these targets; they are judged by the default run (`python -m simplellm.lm.test`).",
+            "",
+        ]
+    parts += [
         targets_table(found),
         "",
         f"Wall time {summary['wall_seconds']:.0f} s with {summary['workers']} worker(s); {len(results)} jobs "
