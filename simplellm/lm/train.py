@@ -570,6 +570,11 @@ def report(
         results["entropy_rate"] = floor
         results["excess"] = val - floor
         lines.append(f"entropy     {floor:.4f} nats/token: the language's floor; gap {val - floor:+.4f}")
+    if val is not None and math.isinf(val):
+        lines.append(
+            "            inf: a validation token got probability 0 (never seen after its context)"
+            + ("; --k 0.1 smooths the counts" if family == "ngram" else "")
+        )
     train_set_loss = model.cross_entropy(data.train) if isinstance(data, FixedSet) else None
     if floor is None and val is not None:
         vocab = data.tokenizer.vocab_size

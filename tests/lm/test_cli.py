@@ -63,6 +63,18 @@ def test_training_writes_the_model_its_config_and_a_plot_and_reports(tmp_path, c
     assert model.family == "gru" and metadata["data"] == config["data"]
 
 
+def test_an_infinite_validation_loss_is_explained_and_add_k_smoothing_makes_it_finite(tmp_path, capsys):
+    # order 3 on sticky n=3 with maximum-likelihood counts: some fresh validation token was never counted
+    code, out = train(tmp_path, "--grammar", "sticky", "--model", "ngram", *SMALL["ngram"], name="ml")
+    assert code == 0
+    assert math.isinf(json.loads((out / "config.json").read_text())["results"]["best_val_loss"])
+    assert "inf: a validation token got probability 0" in capsys.readouterr().out
+    code, out = train(tmp_path, "--grammar", "sticky", "--model", "ngram", "--k", "0.1", *SMALL["ngram"])
+    assert code == 0
+    assert math.isfinite(json.loads((out / "config.json").read_text())["results"]["best_val_loss"])
+    assert "inf: a validation token" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("family", sorted(SMALL))
 def test_every_model_trains_on_every_language_and_on_a_text(tmp_path, family):
     assert set(SMALL) <= set(FAMILIES)
