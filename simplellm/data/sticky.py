@@ -72,6 +72,7 @@ class Sticky(Grammar):
     # caches of the process per state, filled on first use (not part of the language's identity)
     _steps: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _tables: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _chars: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_int("n", self.n, minimum=1)
@@ -121,21 +122,25 @@ class Sticky(Grammar):
         return (length, c, min(run + 1, self.n) if c == cls else 1)
 
     # ---------------------------------------------------------------- sampling and scoring
+    # The two loops below run once per character of every training sample the lm milestone draws and
+    # scores (millions of them), so each looks its state up in a table built on first use.
     def sample(self, rng: random.Random) -> str:
         chars = []
         state = START
+        tables, uniform = self._tables, rng.random
         while True:
             # One uniform number picks the end or one character, each owning a slice of [0, 1) as wide
             # as its probability (float rounding shifts a slice edge by ~1e-16, far below what tests see).
-            thresholds, outcomes = self._sampling_table(state)
-            i = min(bisect.bisect_right(thresholds, rng.random()), len(outcomes) - 1)
-            if outcomes[i] is None:
+            thresholds, outcomes, last = tables.get(state) or self._sampling_table(state)
+            i = bisect.bisect_right(thresholds, uniform())
+            outcome = outcomes[i if i < last else last]  # a draw past the last edge (rounding): the last
+            if outcome is None:
                 break
-            ch, state = outcomes[i]
+            ch, state = outcome
             chars.append(ch)
         return "".join(chars)
 
-    def _sampling_table(self, state: tuple[int, int, int]) -> tuple[list[float], list]:
+    def _sampling_table(self, state: tuple[int, int, int]) -> tuple[list[float], list, int]:
         table = self._tables.get(state)
         if table is None:
             step = self._step(state)
@@ -146,7 +151,7 @@ class Sticky(Grammar):
                     total += each
                     thresholds.append(total)
                     outcomes.append((ch, move.next_state))
-            table = self._tables[state] = (thresholds, outcomes)
+            table = self._tables[state] = (thresholds, outcomes, len(outcomes) - 1)
         return table
 
     def logprob(self, s: str) -> float:
@@ -154,14 +159,25 @@ class Sticky(Grammar):
             raise TypeError(f"logprob expects a str, got {type(s).__name__}")
         total = 0.0
         state = START
+        chars = self._chars
         for ch in s:
-            move = self._step(state).by_class.get(CLASS_OF.get(ch, -1))
+            key = (state, ch)
+            move = chars[key] if key in chars else self._char_move(key)
             if move is None:
                 return -math.inf
-            total += math.log(move.p / CLASS_SIZES[move.cls])
-            state = move.next_state
+            logp, state = move
+            total += logp
         p_end = self._step(state).p_end
         return total + math.log(p_end) if p_end > 0 else -math.inf
+
+    def _char_move(self, key: tuple[tuple[int, int, int], str]) -> tuple[float, tuple[int, int, int]] | None:
+        """log p(ch | state) and the next state, or None where ch cannot follow (cached per state, ch)."""
+        state, ch = key
+        move = self._step(state).by_class.get(CLASS_OF.get(ch, -1))
+        entry = None if move is None else (math.log(move.p / CLASS_SIZES[move.cls]), move.next_state)
+        if ch in CLASS_OF:  # any other character is refused without being remembered
+            self._chars[key] = entry
+        return entry
 
     # ---------------------------------------------------------------- exact sums
     def entropy_rate(self) -> Estimate:

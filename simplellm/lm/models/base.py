@@ -100,9 +100,12 @@ def pad_batch(sequences: Sequence[Sequence[int]], device: torch.device | str = "
     if not sequences:
         raise ValueError("pad_batch needs at least one sequence")
     width = max(len(s) for s in sequences)
-    out = torch.full((len(sequences), width), PAD, dtype=torch.long)
-    for i, seq in enumerate(sequences):
-        out[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+    if all(isinstance(s, list) for s in sequences):  # the usual case: one tensor from padded lists
+        out = torch.tensor([s + [PAD] * (width - len(s)) for s in sequences], dtype=torch.long)
+    else:  # tuples, arrays, tensors: row by row
+        out = torch.full((len(sequences), width), PAD, dtype=torch.long)
+        for i, seq in enumerate(sequences):
+            out[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
     return out.to(device)
 
 
