@@ -304,3 +304,23 @@ def test_a_counting_model_of_order_n_plus_1_is_always_in_distribution_and_of_ord
     assert all(map(g.is_valid, enough))
     too_short = count_model_samples(train, g.n, 1_000, rng)
     assert sum(map(g.is_valid, too_short)) / len(too_short) < 0.9
+
+
+def test_the_sample_stream_of_a_seed_is_fixed():
+    """Every published figure of the lm milestone trains on this stream: a change to how the sampler
+    spends its uniform draws (even one that samples the same language) would change all of them."""
+    g, rng = grammar("sticky", n=3), random.Random(0)
+    assert [g.sample(rng) for _ in range(6)] == [
+        "573497CGLfxmmYPF697PGS56407ixzw427b",
+        "138p",
+        "MWFO4153WUKAOY705tnuBYOgkorEGDGjqlbZWX389bjrl188gyovOZX1059kvfWBE12801s",
+        "SXNq",
+        "XPOSR9",
+        "byddi19",
+    ]
+    # by hand: 1/3 for the class of the first character, 15/16 to go on at every later one and 1/16 to
+    # end; a run shorter than n = 3 must go on, a run of 3 switches with probability 1/2 (1/4 per class)
+    p = (1 / 3 / 26) * (15 / 16 / 26) ** 4 * (15 / 16 / 4 / 26) * (15 / 16 / 4 / 10) * (1 / 16)
+    assert g.logprob("aaaBBB7") == pytest.approx(math.log(p), abs=1e-12)
+    assert g.logprob("aaBBB7") == -math.inf  # a run of 2 before a switch
+    assert g.logprob("aaaé") == -math.inf

@@ -72,3 +72,14 @@ def test_generation_from_the_torch_base_crops_long_prompts():
     model = BigramWithPositions(TinyConfig(window=4))
     out = model.generate(3, prompt=[BOS] + [4] * 20, max_new_tokens=8, seed=0)
     assert len(out) == 3 and all(1 <= len(s) <= 8 for s in out)
+
+
+def test_pad_batch_gives_one_tensor_for_lists_tuples_arrays_and_tensors():
+    rows = [[BOS, 4, 5, EOS], [BOS, EOS], [BOS, 6, EOS]]
+    expected = [[BOS, 4, 5, EOS], [BOS, EOS, PAD, PAD], [BOS, 6, EOS, PAD]]
+    for kind in (list, tuple, np.array, torch.tensor):
+        batch = pad_batch([kind(r) for r in rows])
+        assert batch.dtype == torch.long and batch.tolist() == expected
+    assert pad_batch([np.array(rows[0]), rows[1]]).tolist() == expected[:2]  # mixed: row by row
+    with pytest.raises(ValueError, match="at least one"):
+        pad_batch([])
