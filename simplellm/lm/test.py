@@ -54,12 +54,22 @@ def run_jobs(
 ) -> list[dict[str, Any]]:
     """Every job's result, in the order of ``jobs``, whatever order the workers finish them in."""
     results: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), disable=not progress, desc="lm milestone", unit="job", dynamic_ncols=True)
-    by_cost = sorted(jobs, key=lambda j: -j.cost)  # longest first: the two workers finish together
+    # the bar advances by each job's estimated cost, not by one per job: the first jobs are the longest
+    # (minutes each) and the last ones take seconds, so counting jobs would make the time left meaningless
+    cost = {job.key: job.cost for job in jobs}
+    bar = tqdm(
+        total=sum(cost.values()),
+        disable=not progress,
+        desc="lm milestone",
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}, about {remaining} left{postfix}]",
+        dynamic_ncols=True,
+    )
+    bar.set_postfix_str(f"0/{len(jobs)} jobs", refresh=False)
+    by_cost = sorted(jobs, key=lambda j: -cost[j.key])  # longest first: the two workers finish together
     if workers <= 1:
         for job in by_cost:
             results[job.key] = run_job(job, settings)
-            _advance(bar, results[job.key])
+            _advance(bar, results[job.key], cost[job.key], len(results), len(jobs))
     else:
         # spawn: a fresh interpreter per worker, so no torch thread pool is inherited half-initialised
         context = multiprocessing.get_context("spawn")
@@ -71,15 +81,15 @@ def run_jobs(
                 for future in done:
                     result = future.result()
                     results[result["key"]] = result
-                    _advance(bar, result)
+                    _advance(bar, result, cost[result["key"]], len(results), len(jobs))
                 bar.refresh()
     bar.close()
     return [results[job.key] for job in jobs]
 
 
-def _advance(bar: Any, result: dict[str, Any]) -> None:
-    bar.update(1)
-    bar.set_postfix_str(f"{result['key']} {result['seconds']:.0f}s", refresh=True)
+def _advance(bar: Any, result: dict[str, Any], cost: float, done: int, total: int) -> None:
+    bar.set_postfix_str(f"{done}/{total} jobs, last {result['key']} {result['seconds']:.0f}s", refresh=False)
+    bar.update(cost)
 
 
 # ------------------------------------------------------------------ what the run knows about each language
