@@ -56,7 +56,8 @@ def run_jobs(
     results: dict[str, dict[str, Any]] = {}
     # the bar advances by each job's estimated cost, not by one per job: the first jobs are the longest
     # (minutes each) and the last ones take seconds, so counting jobs would make the time left meaningless
-    cost = {job.key: job.cost for job in jobs}
+    # whole seconds: a float total summed in another order than the updates would end at "-00:00 left"
+    cost = {job.key: max(1, round(job.cost)) for job in jobs}
     bar = tqdm(
         total=sum(cost.values()),
         disable=not progress,
@@ -65,7 +66,7 @@ def run_jobs(
         dynamic_ncols=True,
     )
     bar.set_postfix_str(f"0/{len(jobs)} jobs", refresh=False)
-    by_cost = sorted(jobs, key=lambda j: -cost[j.key])  # longest first: the two workers finish together
+    by_cost = sorted(jobs, key=lambda j: -j.cost)  # longest first: the two workers finish together
     if workers <= 1:
         for job in by_cost:
             results[job.key] = run_job(job, settings)

@@ -142,6 +142,7 @@ def test_the_progress_bar_counts_estimated_cost_and_reaches_the_end(monkeypatch,
     assert started == sorted(started, reverse=True) and started[0] > started[-1]  # longest first
     err = capsys.readouterr().err
     assert "100%" in err and f"left, {len(jobs)}/{len(jobs)} jobs, last " in err
+    assert "-00:00" not in err
 
 
 def test_the_cost_estimate_orders_the_long_jobs_as_measured():
