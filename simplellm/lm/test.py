@@ -54,9 +54,9 @@ def run_jobs(
 ) -> list[dict[str, Any]]:
     """Every job's result, in the order of ``jobs``, whatever order the workers finish them in."""
     results: dict[str, dict[str, Any]] = {}
-    # the bar advances by each job's estimated cost, not by one per job: the first jobs are the longest
-    # (minutes each) and the last ones take seconds, so counting jobs would make the time left meaningless
-    # whole seconds: a float total summed in another order than the updates would end at "-00:00 left"
+    # The bar advances by each job's estimated cost, not by one per job: the first jobs are the longest
+    # (minutes each) and the last ones take seconds, so counting jobs would make the time left meaningless.
+    # Whole seconds, because a float total summed in another order than the updates ends at "-00:00 left".
     cost = {job.key: max(1, round(job.cost)) for job in jobs}
     bar = tqdm(
         total=sum(cost.values()),
@@ -88,7 +88,7 @@ def run_jobs(
     return [results[job.key] for job in jobs]
 
 
-def _advance(bar: Any, result: dict[str, Any], cost: float, done: int, total: int) -> None:
+def _advance(bar: Any, result: dict[str, Any], cost: int, done: int, total: int) -> None:
     bar.set_postfix_str(f"{done}/{total} jobs, last {result['key']} {result['seconds']:.0f}s", refresh=False)
     bar.update(cost)
 
