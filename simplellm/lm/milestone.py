@@ -81,6 +81,9 @@ class Settings:
 
     name: str = "default"
     generate: int = 2000  # samples per model for in-distribution and novelty (temperature 1)
+    # samples for the models whose in-distribution is held to 99.5% (TARGET_MODELS): with 2,000, a
+    # model whose true share is 99.65% shows less than 99.5% one time in ten; with 10,000, one in 150
+    generate_judged: int = 10_000
     fresh: int = 4000  # fresh samples per language for cross-entropy and the paired excess
     fixed_size: int = 1000  # K, the fixed training set
     ngram_samples: int = 20_000  # fresh samples a count n-gram is fitted on
@@ -98,6 +101,7 @@ DEFAULT = Settings()
 QUICK = Settings(
     name="quick",
     generate=200,
+    generate_judged=300,
     fresh=300,
     fixed_size=200,
     ngram_samples=3000,
@@ -442,7 +446,8 @@ def run_job(job: Job, settings: Settings) -> dict[str, Any]:
 
     # ---- judge
     max_new = (g.max_length() or 255) + 1
-    texts = ev.generate_texts(model, tok, settings.generate, seed=job.seed + 1, max_new_tokens=max_new)
+    num = settings.generate_judged if job.model in TARGET_MODELS else settings.generate
+    texts = ev.generate_texts(model, tok, num, seed=job.seed + 1, max_new_tokens=max_new)
     score = ev.score_texts(g, texts, seen)
     result["generation"] = score.to_dict()
     result["examples"] = [x for x in texts[:8]]

@@ -259,6 +259,7 @@ def main_table(results: list[Result]) -> str:
                 REGIME_NAMES[r["regime"]],
                 model_label(r),
                 _pct_ci(r),
+                f"{g['total']:,}",
                 novelty,
                 _pct(r["ideal_novelty"]),
                 _nats(loss["cross_entropy"]),
@@ -275,6 +276,7 @@ def main_table(results: list[Result]) -> str:
         "regime",
         "model",
         "in-dist % [95% CI]",
+        "samples",
         "novelty %",
         "ideal %",
         "CE",
@@ -285,7 +287,7 @@ def main_table(results: list[Result]) -> str:
         "s",
         "targets",
     ]
-    return table(header, rows, "lllrrrrrrrrrl")
+    return table(header, rows, "lllrrrrrrrrrrl")
 
 
 def sweep_table(results: list[Result]) -> str:

@@ -267,6 +267,10 @@ def test_the_quick_run_writes_every_figure_and_the_promised_files(quick_run):
         | {("sticky-2", "fixed", m) for m in models - {"uniform"}}
         | {("arithmetic-2r", "half", m) for m in models}
     )
+    # the models held to 99.5% in-distribution are judged on more samples than the others
+    for r in summary["results"]:
+        judged = r["model"] in ms.TARGET_MODELS
+        assert r["generation"]["total"] == (ms.QUICK.generate_judged if judged else ms.QUICK.generate)
     arithmetic = [r for r in summary["results"] if r["language"] == "arithmetic-2r"]
     assert all(set(r["exact_match"]["by_carries"]) == {"0", "1", "2"} for r in arithmetic)
     assert {r["model"] for r in arithmetic if "length" in r} == {"gru", "transformer"}
@@ -290,6 +294,7 @@ def test_the_quick_report_has_every_table_and_column(quick_run):
         assert heading in text
     for column in (
         "in-dist % [95% CI]",
+        "samples",
         "novelty %",
         "ideal %",
         "CE",
