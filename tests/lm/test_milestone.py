@@ -240,6 +240,16 @@ def test_shares_are_never_rounded_up_to_100_percent():
     assert report._pct(float("nan")) == "n/a"
 
 
+def test_a_share_of_10000_samples_shows_the_hundredths_that_decide_the_target():
+    def row(valid: int, total: int) -> dict:
+        share = valid / total
+        interval = [share - 0.001, share + 0.001]
+        return {"generation": {"total": total, "in_distribution": share, "interval": interval}}
+
+    assert report._pct_ci(row(9946, 10_000)) == "99.46 [99.36, 99.56]"  # a miss of 99.5%, not "99.5"
+    assert report._pct_ci(row(1989, 2000)) == "99.5 [99.4, 99.6]"  # 2,000 samples: tenths
+
+
 # ------------------------------------------------------------------ the quick run
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
