@@ -71,6 +71,16 @@ class RecurrentCell(nn.Module):
         """The next hidden state from this step's input projection ``gi`` and the previous state."""
         raise NotImplementedError
 
+    def sequence(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The hidden states (B, T, H) after each of the T input projections ``gi`` (B, T, G), from ``h``:
+        ``step`` applied along the sequence, differentiated by autograd."""
+        states = []
+        # unbind, not gi[:, t]: the backward of each gi[:, t] would fill a whole (B, T, G) zero tensor
+        for gi_t in gi.unbind(dim=1):
+            h = self.step(gi_t, h)
+            states.append(h)
+        return torch.stack(states, dim=1)
+
 
 class ElmanCell(RecurrentCell):
     gates = 1
@@ -89,6 +99,81 @@ class GRUCell(RecurrentCell):
         r, z = torch.sigmoid(gi_rz + gh_rz).chunk(2, dim=-1)
         n = torch.tanh(gi_n + r * gh_n)  # r gates W_hn h + b_hn, bias included
         return n + z * (h - n)  # (1 - z) * n + z * h, with one operation fewer (torch computes it so too)
+
+    def sequence(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The same states as ``RecurrentCell.sequence``, with the backward pass written out (below):
+        about twice as fast to train on a CPU, where each small operation's overhead dominates."""
+        return GRUThroughTime.apply(gi, h, self.weight_hh, self.bias_hh)
+
+
+class GRUThroughTime(torch.autograd.Function):
+    """``GRUCell.step`` applied along a whole sequence, with its backward pass (backpropagation through
+    time, Werbos 1990) written out instead of recorded op by op.
+
+    The same equations as ``step``; what changes is the cost. Autograd records ~20 small operations per
+    time step and replays their backwards one by one; with (B, H) = (50, 64) on a CPU each costs
+    microseconds of bookkeeping, more than its arithmetic. Here the forward writes r, z, n, h - n and
+    W_hn h + b_hn into preallocated time-major buffers, the backward computes the factors that do not
+    depend on the incoming gradient for all steps at once and leaves 7 operations per step, and the
+    weight gradient is one matrix product over every step instead of one per step. Checked against
+    autograd through ``step`` and against torch.nn.GRU in float64, and by finite differences.
+
+    ``gi``: (B, T, 3H), the input projections ``W_ih x + b_ih`` (``RecurrentCell.input_projection``);
+    ``h0``: (B, H). Returns the hidden states (B, T, H).
+    """
+
+    @staticmethod
+    def forward(ctx, gi, h0, weight_hh, bias_hh):  # type: ignore[override]
+        B, T, G = gi.shape
+        H = G // 3
+        hs, rz, n, h_minus_n, gh = (gi.new_empty(T, B, size) for size in (H, 2 * H, H, H, G))
+        # every per-step view made once (indexing a tensor costs microseconds, a list lookup nothing)
+        gi_rz, gi_n = (part.unbind(1) for part in gi.split([2 * H, H], dim=2))
+        gh_t, hs_t, rz_t, n_t, hmn_t = (x.unbind(0) for x in (gh, hs, rz, n, h_minus_n))
+        gh_rz, gh_n = (part.unbind(0) for part in gh.split([2 * H, H], dim=2))
+        r_t, z_t = (part.unbind(0) for part in rz.split([H, H], dim=2))
+        w_t = weight_hh.t()
+        h = h0
+        for t in range(T):
+            torch.addmm(bias_hh, h, w_t, out=gh_t[t])  # W_hh h + b_hh, all three gates
+            torch.add(gi_rz[t], gh_rz[t], out=rz_t[t]).sigmoid_()
+            torch.addcmul(gi_n[t], r_t[t], gh_n[t], out=n_t[t]).tanh_()
+            torch.sub(h, n_t[t], out=hmn_t[t])
+            h = torch.addcmul(n_t[t], z_t[t], hmn_t[t], out=hs_t[t])  # n + z * (h - n)
+        ctx.save_for_backward(h0, weight_hh, hs, rz, n, h_minus_n, gh[:, :, 2 * H :])
+        return hs.transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad_hs):  # type: ignore[override]
+        h0, weight_hh, hs, rz, n, h_minus_n, gh_n = ctx.saved_tensors
+        T, B, H = hs.shape
+        r, z = rz.split([H, H], dim=2)
+        # pre-activation gradients: of n, dh (1 - z) tanh'; of r, that times gh_n sigmoid'(r);
+        # of z, dh (h - n) sigmoid'(z). The factors that do not depend on dh, for every step at once:
+        d_sigmoid = rz * (1 - rz)
+        n_factor = ((1 - z) * (1 - n * n)).unbind(0)
+        r_factor = (gh_n * d_sigmoid[..., :H]).unbind(0)
+        z_factor = (h_minus_n * d_sigmoid[..., H:]).unbind(0)
+        r_t, z_t, grad_t = r.unbind(0), z.unbind(0), grad_hs.unbind(1)
+        # d(W_hh h + b_hh) per step: [r | z | n] pre-activation gradients, the n part gated by r;
+        # the input side's n gradient is not gated
+        dgh = hs.new_empty(T, B, 3 * H)
+        dgi_n = hs.new_empty(T, B, H)
+        dgh_r, dgh_z, dgh_n = (part.unbind(0) for part in dgh.split([H, H, H], dim=2))
+        dgh_t, dgi_n_t = dgh.unbind(0), dgi_n.unbind(0)
+        dh = grad_t[T - 1].clone()
+        for t in range(T - 1, -1, -1):
+            torch.mul(dh, n_factor[t], out=dgi_n_t[t])
+            torch.mul(dgi_n_t[t], r_factor[t], out=dgh_r[t])
+            torch.mul(dh, z_factor[t], out=dgh_z[t])
+            torch.mul(dgi_n_t[t], r_t[t], out=dgh_n[t])
+            dh.mul_(z_t[t]).addmm_(dgh_t[t], weight_hh)  # back through z * h and through W_hh h
+            if t > 0:
+                dh.add_(grad_t[t - 1])  # and h_{t-1}'s own gradient, from the head or the layer above
+        dgi = torch.cat([dgh[..., : 2 * H], dgi_n], dim=-1).transpose(0, 1)
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
+        d_weight = dgh.reshape(T * B, 3 * H).t() @ h_prev.reshape(T * B, H)
+        return dgi, dh, d_weight, dgh.sum(dim=(0, 1))
 
 
 class RecurrentLanguageModel(TorchLanguageModel):
@@ -122,12 +207,7 @@ class RecurrentLanguageModel(TorchLanguageModel):
                 x = self.drop(x)
             gi = cell.input_projection(x)  # (B, T, gates * H) in one matmul
             h = x.new_zeros(idx.shape[0], cell.hidden_size) if hidden is None else hidden[layer]
-            states = []
-            # unbind, not gi[:, t]: the backward of each gi[:, t] would fill a whole (B, T, G) zero tensor
-            for gi_t in gi.unbind(dim=1):
-                h = cell.step(gi_t, h)
-                states.append(h)
-            x = torch.stack(states, dim=1)
+            x = cell.sequence(gi, h)  # only the part that depends on h runs step by step
             outputs.append(x)
         return outputs
 

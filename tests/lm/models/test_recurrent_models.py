@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from simplellm.lm.models import build_model
+from simplellm.lm.models.rnn import GRUCell, GRUThroughTime, RecurrentCell
 from simplellm.lm.sampling import beam_search, sample
 from simplellm.lm.tokenizers import BOS
 
@@ -44,6 +45,37 @@ def test_our_cells_equal_torch_outputs_hidden_states_and_gradients(family, num_l
     # input gradients: our embedding's gradient is the scatter of dL/dx over the token ids
     expected = torch.zeros_like(model.embedding.weight).index_add_(0, idx.reshape(-1), x2.grad.reshape(-1, 5))
     torch.testing.assert_close(model.embedding.weight.grad, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 9])
+def test_gru_backprop_through_time_written_out_equals_autograd_through_each_step(steps):
+    torch.manual_seed(3)
+    cell = GRUCell(5, 7).double()
+    with torch.no_grad():  # gates away from 1/2, so that a wrong sigmoid' or tanh' shows
+        for p in cell.parameters():
+            p.mul_(4)
+    gi0 = torch.randn(3, steps, 21, dtype=torch.float64)
+    h00 = torch.randn(3, 7, dtype=torch.float64)
+    upstream = torch.randn(3, steps, 7, dtype=torch.float64)
+    results = []
+    for run in (GRUCell.sequence, RecurrentCell.sequence):  # written out; autograd through step()
+        gi, h0 = gi0.clone().requires_grad_(), h00.clone().requires_grad_()
+        cell.zero_grad()
+        hs = run(cell, gi, h0)
+        (hs * upstream).sum().backward()
+        results.append([hs, gi.grad, h0.grad, cell.weight_hh.grad, cell.bias_hh.grad])
+    for ours, reference in zip(*results, strict=True):
+        torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
+    assert results[1][3].abs().max() > 0.1  # gradients that matter, not two vanishing ones
+
+
+def test_gru_backprop_through_time_passes_finite_differences():
+    torch.manual_seed(4)
+    gi = torch.randn(2, 5, 9, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(9, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(GRUThroughTime.apply, (gi, h0, weight, bias), eps=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("family", ["gru", "rnn"])
